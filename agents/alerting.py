@@ -1,0 +1,76 @@
+"""Agent: evaluate threshold rules on every closed window and emit alerts on ``perf.alerts``.
+
+Per window: decode (bad records are dead-lettered), run each rule for the window's entity
+type through the pure state machine (:func:`alerts.state.evaluate`), send any alert
+durably (key = fingerprint, the operators' dedup key), then store the new state in
+table ``fingerprint_to_alert_state``. Re-emitted windows (after a crash) are ignored by
+the state machine, so no alert is sent twice for one transition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import faust
+from faust.types import StreamT, TableT, TopicT
+
+from agents.outputs import dead_letter, send_dead_letters, send_durably
+from alerts.rules import ThresholdRule
+from alerts.state import AlertState, Phase, evaluate
+from schemas import Alert, DecodeError, MetricWindow, decode
+from streams.metrics import PipelineMetrics
+
+
+def state_to_json(state: AlertState) -> dict[str, Any]:
+    """JSON-able form of an :class:`AlertState` for the changelogged table."""
+    return dataclasses.asdict(state)
+
+
+def state_from_json(data: dict[str, Any] | None) -> AlertState:
+    """Inverse of :func:`state_to_json`; ``None`` is the initial state."""
+    if not data:
+        return AlertState()
+    return AlertState(**{**data, "phase": Phase(data["phase"])})
+
+
+def register_alert_agent(
+    app: faust.App,
+    *,
+    rules: list[ThresholdRule],
+    metrics: PipelineMetrics,
+    source: TopicT,
+    alerts_topic: TopicT,
+    dlq_topic: TopicT,
+    table: TableT[Any, Any],
+) -> None:
+    """Wire the threshold rules to the closed windows of ``source``."""
+
+    async def evaluate_threshold_rules(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            metrics.events_in.labels(topic="perf.metrics").inc()
+            try:
+                window = decode(MetricWindow, msg.value)
+            except DecodeError as exc:
+                letter = dead_letter(msg, exc.reason, exc.error_type)
+                await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
+                continue
+            for rule in rules:
+                if rule.entity_type != window.entity_type:
+                    continue
+                key = rule.fingerprint(window.entity_id)
+                state = state_from_json(table.get(key))
+                new_state, alert = evaluate(rule, state, window)
+                if alert is not None:
+                    await send_durably(
+                        alerts_topic, [(alert.fingerprint, alert)], metrics, "perf.alerts"
+                    )
+                    metrics.alerts_emitted.labels(status=alert.status.value).inc()
+                if new_state != state:
+                    table[key] = state_to_json(new_state)
+
+    app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
+
+
+__all__ = ["Alert", "register_alert_agent", "state_from_json", "state_to_json"]

@@ -1,0 +1,58 @@
+"""Durable output: records are awaited until the broker acknowledged them.
+
+``await topic.send()`` only enqueues; an output must be on the broker before the state
+change or offset commit that depends on it (FAUST-NOTES.md). Every record of a batch is
+sent first and then all acknowledgements are awaited together, so a batch costs one
+round trip, not one per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from faust.types import Message, TopicT
+
+from schemas import DeadLetter, Record
+from streams.metrics import PipelineMetrics
+
+
+async def send_durably(
+    topic: TopicT,
+    records: Sequence[tuple[str, Record]],
+    metrics: PipelineMetrics,
+    logical_name: str,
+) -> None:
+    """Send ``(key, record)`` pairs to ``topic`` and wait until all are acknowledged."""
+    if not records:
+        return
+    futures = [await topic.send(key=key, value=record) for key, record in records]
+    await asyncio.gather(*futures)
+    metrics.events_out.labels(topic=logical_name).inc(len(records))
+
+
+def dead_letter(message: Message, reason: str, error_type: str) -> DeadLetter:
+    """Wrap a consumed message that could not be used, with where it came from and why."""
+    return DeadLetter(
+        source_topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        ts_ms=int(time.time() * 1000),
+        key=message.key if isinstance(message.key, bytes) or message.key is None else None,
+        value=message.value if isinstance(message.value, bytes) else b"",
+        reason=reason[:2000],
+        error_type=error_type,
+    )
+
+
+async def send_dead_letters(
+    topic: TopicT,
+    letters: Sequence[DeadLetter],
+    metrics: PipelineMetrics,
+    logical_source: str,
+) -> None:
+    """Dead-letter ``letters`` durably and count them per error type."""
+    await send_durably(topic, [(logical_source, d) for d in letters], metrics, "perf.dlq")
+    for d in letters:
+        metrics.dead_letters.labels(topic=logical_source, error_type=d.error_type).inc()

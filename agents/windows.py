@@ -1,0 +1,291 @@
+"""Agent: aggregate telemetry into event-time tumbling windows on ``perf.metrics``.
+
+Per batch of raw events (``stream.take_events``, so a busy key costs one changelog write per
+batch, not per sample): decode and validate each record (failures go to ``perf.dlq``
+with their reason), offer it to its key's :class:`~models.windows.SeriesWindows`, advance
+the partition's watermark, dead-letter late samples, persist touched series, then close
+every window the watermark passed — for *all* keys of the partition, so idle keys close
+too — and emit them durably before their removal from the state is written.
+
+A partition that receives nothing for ``idle_close_s`` has its watermark advanced with the
+wall clock (a processing-time fallback, like Flink's idleness), so the last windows of a
+stream that stops still close.
+
+State: table ``<entity>_to_window_state`` keyed by entity id (UTF-8 keys, so the changelog
+is co-partitioned with the source topic), value :meth:`SeriesWindows.to_state` as JSON. The
+partition's watermark is derived from it (max ``last_ts_ms`` of its series), so it is
+recovered together with the state after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT, TableT, TopicT
+
+from agents.context import event_context
+from agents.outputs import dead_letter, send_dead_letters, send_durably
+from models.summaries import summarize_window
+from models.windows import NO_WATERMARK, Outcome, SeriesWindows, TumblingWindows, Watermark
+from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
+from streams.metrics import PipelineMetrics
+from streams.settings import Settings
+
+
+@dataclass
+class PartitionState:
+    """What a worker keeps in memory for one assigned source partition."""
+
+    watermark: Watermark = field(default_factory=Watermark)
+    open_keys: set[str] = field(default_factory=set)
+    last_event: EventT[Any] | None = None
+    last_arrival_s: float = field(default_factory=time.monotonic)
+    last_offset: int = -1
+
+
+class WindowAggregator:
+    """Runtime of one windowing agent (one source topic, one entity type)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        metrics: PipelineMetrics,
+        source_name: str,
+        record_type: type[Record],
+        entity_type: EntityType,
+        entity_of: Callable[[Any], str],
+        values_of: Callable[[Any], Mapping[str, float | None]],
+        table: TableT[Any, Any],
+        metrics_topic: TopicT,
+        dlq_topic: TopicT,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.source_name = source_name
+        self.record_type = record_type
+        self.entity_type = entity_type
+        self.entity_of = entity_of
+        self.values_of = values_of
+        self.table = table
+        self.metrics_topic = metrics_topic
+        self.dlq_topic = dlq_topic
+        self.windows = TumblingWindows(settings.window_ms, settings.grace_ms)
+        self.series: dict[str, SeriesWindows] = {}
+        self.partitions: dict[int, PartitionState] = {}
+        # The agent and the idle timer both close windows; they take turns.
+        self.lock = asyncio.Lock()
+
+    # -- state -------------------------------------------------------------------------
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Drop cached state of revoked partitions; it is rebuilt from the table on reuse."""
+        for p in partitions:
+            part = self.partitions.pop(p, None)
+            for key in list(self.series):
+                if self.series[key].partition == p:
+                    del self.series[key]
+            del part
+
+    def _partition(self, p: int) -> PartitionState:
+        part = self.partitions.get(p)
+        if part is None:
+            # First use since assignment: rebuild the index and the watermark from the
+            # recovered table (the watermark is the newest event time seen, less grace).
+            part = self.partitions[p] = PartitionState()
+            for key, state in self.table.items():
+                if state is None or state.get("p") != p:
+                    continue
+                series = self.series[key] = SeriesWindows.from_state(state)
+                if series.windows:
+                    part.open_keys.add(key)
+                part.watermark.advance(series.last_ts_ms, self.settings.grace_ms)
+        return part
+
+    def _series(self, key: str, p: int) -> SeriesWindows:
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = SeriesWindows(partition=p)
+        return series
+
+    def _persist(self, keys: Mapping[str, EventT[Any]]) -> None:
+        for key, event in keys.items():
+            with event_context(event):
+                self.table[key] = self.series[key].to_state()
+
+    # -- processing --------------------------------------------------------------------
+
+    async def process(self, events: list[EventT[Any]]) -> None:
+        """Process one batch of raw events end to end."""
+        started = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        letters: list[DeadLetter] = []
+        touched: dict[str, EventT[Any]] = {}
+        advanced: set[int] = set()
+        for event in events:
+            msg = event.message
+            p = msg.partition
+            part = self._partition(p)
+            part.last_event = event
+            part.last_arrival_s = started
+            part.last_offset = msg.offset
+            try:
+                sample = decode(
+                    self.record_type,
+                    msg.value or b"",
+                    now_ms=now_ms,
+                    max_future_ms=self.settings.max_future_ms,
+                )
+            except DecodeError as exc:
+                letters.append(dead_letter(msg, exc.reason, exc.error_type))
+                continue
+            key = self.entity_of(sample)
+            series = self._series(key, p)
+            before = part.watermark.value_ms
+            outcome = self.windows.add(
+                series,
+                ts_ms=sample.ts_ms,  # type: ignore[attr-defined]
+                seq=sample.seq,  # type: ignore[attr-defined]
+                values=self.values_of(sample),
+                watermark_ms=before,
+            )
+            if outcome is Outcome.ACCEPTED:
+                touched[key] = event
+                part.open_keys.add(key)
+                if part.watermark.advance(series.last_ts_ms, self.settings.grace_ms) > before:
+                    advanced.add(p)
+            elif outcome is Outcome.LATE:
+                self.metrics.late_samples.labels(topic=self.source_name).inc()
+                end = self.windows.start_of(sample.ts_ms) + self.windows.window_ms  # type: ignore[attr-defined]
+                letters.append(
+                    dead_letter(
+                        msg,
+                        f"late: window ending {end} already closed "
+                        f"(watermark {part.watermark.value_ms})",
+                        "late",
+                    )
+                )
+            else:
+                self.metrics.duplicates.labels(topic=self.source_name).inc()
+        self.metrics.events_in.labels(topic=self.source_name).inc(len(events))
+        await send_dead_letters(self.dlq_topic, letters, self.metrics, self.source_name)
+        self._persist(touched)
+        for p in sorted(advanced):
+            await self.close_partition(p)
+        elapsed = time.monotonic() - started
+        hist = self.metrics.processing_latency.labels(topic=self.source_name)
+        for _ in range(len(events)):
+            hist.observe(elapsed)
+
+    async def close_partition(self, p: int) -> int:
+        """Emit and forget every window of partition ``p`` that its watermark passed."""
+        part = self.partitions.get(p)
+        if part is None or part.last_event is None:
+            return 0
+        wm = part.watermark.value_ms
+        out: list[tuple[str, MetricWindow]] = []
+        changed: list[str] = []
+        for key in sorted(part.open_keys):
+            series = self.series[key]
+            closed = self.windows.close(series, watermark_ms=wm)
+            if not closed:
+                continue
+            changed.append(key)
+            for start, acc in closed:
+                window = summarize_window(self.entity_type, key, start, self.windows.window_ms, acc)
+                out.append((f"{self.entity_type.value}:{key}", window))
+        if not out:
+            return 0
+        # Outputs first, then the state that forgets them: a crash in between re-emits a
+        # window (same key, same content), it never loses one.
+        await send_durably(self.metrics_topic, out, self.metrics, "perf.metrics")
+        self.metrics.windows_emitted.labels(entity_type=self.entity_type.value).inc(len(out))
+        for key in changed:
+            if not self.series[key].windows:
+                part.open_keys.discard(key)
+        self._persist(dict.fromkeys(changed, part.last_event))
+        return len(out)
+
+    async def close_idle(self) -> None:
+        """Advance idle partitions' watermarks with the wall clock and close their windows."""
+        now = time.monotonic()
+        idle_s = self.settings.idle_close_s
+        for p, part in list(self.partitions.items()):
+            quiet_s = now - part.last_arrival_s
+            if quiet_s < idle_s or part.watermark.max_event_ms == NO_WATERMARK:
+                continue
+            guess = part.watermark.max_event_ms - self.settings.grace_ms + int(quiet_s * 1000)
+            if guess > part.watermark.value_ms:
+                part.watermark.value_ms = guess
+                await self.close_partition(p)
+
+    def observe_lag(self, highwater: Callable[[int], int | None]) -> None:
+        """Export consumer lag and watermark lag per partition."""
+        now_ms = time.time() * 1000
+        for p, part in self.partitions.items():
+            hw = highwater(p)
+            if hw is not None and part.last_offset >= 0:
+                self.metrics.consumer_lag.labels(topic=self.source_name, partition=str(p)).set(
+                    max(0, hw - part.last_offset - 1)
+                )
+            if part.watermark.value_ms != NO_WATERMARK:
+                lag_s = (now_ms - part.watermark.value_ms) / 1000
+                self.metrics.watermark_lag.labels(topic=self.source_name, partition=str(p)).set(
+                    lag_s if math.isfinite(lag_s) else 0
+                )
+
+
+def register_window_agent(
+    app: faust.App,
+    aggregator: WindowAggregator,
+    source: TopicT,
+    name: str,
+) -> None:
+    """Wire ``aggregator`` to ``source`` as agent ``name`` plus its idle/lag timer."""
+    settings = aggregator.settings
+
+    async def aggregate(stream: StreamT[Any]) -> None:
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_max, settings.batch_within_s
+        ):
+            async with aggregator.lock:
+                await aggregator.process(list(events))
+
+    aggregate.__name__ = aggregate.__qualname__ = name
+    app.agent(source, name=name)(aggregate)
+
+    async def tick() -> None:
+        async with aggregator.lock:
+            await aggregator.close_idle()
+        consumer = app.consumer
+
+        def highwater(p: int) -> int | None:
+            tp = next(
+                (
+                    tp
+                    for tp in consumer.assignment()
+                    if tp.topic == source.get_topic_name() and tp.partition == p
+                ),
+                None,
+            )
+            return consumer.highwater(tp) if tp is not None else None
+
+        aggregator.observe_lag(highwater)
+
+    tick.__name__ = tick.__qualname__ = f"{name}_tick"
+    app.timer(1.0, name=f"{name}_tick")(tick)
+
+    async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        lost: defaultdict[str, set[int]] = defaultdict(set)
+        for tp in revoked:
+            lost[tp.topic].add(tp.partition)
+        aggregator.forget_partitions(lost.get(source.get_topic_name(), set()))
+
+    app.on_partitions_revoked.connect(on_revoked, weak=False)  # type: ignore[arg-type]

@@ -1,0 +1,494 @@
+"""Declarative threshold alert rules and their YAML loader.
+
+A :class:`ThresholdRule` says *what* to watch ("provider ``gpu_temp_c.p95`` above 85 for
+two windows") and *how* to label the resulting alert. It holds no per-entity state: the
+state machine lives in :mod:`alerts.state`, so one rule can be evaluated for any number of
+entities and the rule file can be reloaded without touching stored state.
+
+This module is pure apart from :func:`load_rules`, which reads the single path it is given.
+
+Examples
+--------
+>>> from schemas import Severity
+>>> rule = ThresholdRule(
+...     name="GpuTemperatureHigh", metric="gpu_temp_c.p95", op=">", threshold=85,
+...     for_windows=2, resolve_threshold=80, severity=Severity.WARNING,
+... )
+>>> rule.is_breach(86.0), rule.is_breach(85.0)
+(True, False)
+>>> rule.is_healthy(80.0), rule.is_healthy(82.0)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import string
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from schemas import EntityType, MetricWindow, Severity, alert_fingerprint
+
+__all__ = [
+    "DEFAULT_RULES_PATH",
+    "RESERVED_LABELS",
+    "STATS",
+    "TOP_LEVEL_METRICS",
+    "Op",
+    "RuleError",
+    "ThresholdRule",
+    "load_rules",
+    "parse_rules",
+]
+
+Op = Literal[">", ">=", "<", "<="]
+
+#: Statistics a ``"<metric>.<stat>"`` path may select from a :class:`schemas.MetricStats`.
+STATS: Final[frozenset[str]] = frozenset({"count", "mean", "min", "max", "p50", "p95", "p99"})
+
+#: Scalar :class:`schemas.MetricWindow` fields a rule may watch directly (no dot).
+TOP_LEVEL_METRICS: Final[frozenset[str]] = frozenset(
+    {"availability", "error_rate", "perf_per_dollar", "count"}
+)
+
+#: Labels the engine derives itself; a rule may not set them, otherwise two rules could
+#: silently produce the same fingerprint (and share one state-table entry).
+RESERVED_LABELS: Final[frozenset[str]] = frozenset(
+    {"alertname", "entity_type", "entity_id", "severity"}
+)
+
+#: Placeholders an annotation template may use, all rendered by :meth:`ThresholdRule.render`.
+PLACEHOLDERS: Final[frozenset[str]] = frozenset({"entity_id", "value", "threshold"})
+
+#: The rules shipped with the package.
+DEFAULT_RULES_PATH: Final[Path] = Path(__file__).with_name("rules") / "default.yaml"
+
+_OPS: Final[dict[str, Callable[[float, float], bool]]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+# Prometheus label-name grammar, so alerts pass through Alertmanager unchanged.
+_LABEL_NAME: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_METRIC_NAME: Final[re.Pattern[str]] = _LABEL_NAME
+
+
+class RuleError(ValueError):
+    """An invalid rule or rules file.
+
+    The message always names the file (when there is one), the rule index and the field,
+    e.g. ``"rules.yaml: rules[1] (GpuHot): op: Input should be '>', '>=', '<' or '<='"``,
+    so an operator can fix the file without reading a traceback.
+
+    Parameters
+    ----------
+    message : str
+        The full human-readable message.
+    path : Path or None
+        The rules file, if the error came from one.
+    index : int or None
+        Zero-based index of the offending rule in the ``rules`` list.
+    field : str or None
+        Dotted name of the first offending field, e.g. ``"resolve_threshold"``.
+
+    Examples
+    --------
+    >>> err = RuleError("r.yaml: rules[0]: op: bad", path=Path("r.yaml"), index=0, field="op")
+    >>> isinstance(err, ValueError), err.field
+    (True, 'op')
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        index: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.index = index
+        self.field = field
+
+
+class ThresholdRule(BaseModel):
+    """Fire when one window metric crosses a fixed threshold for several windows.
+
+    Parameters
+    ----------
+    name : str
+        The ``alertname`` label, e.g. ``"GpuTemperatureHigh"``.
+    entity_type : EntityType
+        Only windows of this entity type are evaluated (default ``provider``).
+    metric : str
+        Path into a :class:`schemas.MetricWindow`: ``"<metric>.<stat>"`` with *stat* one of
+        :data:`STATS` (e.g. ``"gpu_temp_c.p95"``), or a scalar field from
+        :data:`TOP_LEVEL_METRICS` (e.g. ``"error_rate"``).
+    op : {">", ">=", "<", "<="}
+        A window *breaches* when ``value <op> threshold``.
+    threshold : float
+        The firing threshold.
+    for_windows : int
+        Consecutive breaching windows needed to fire; ``1`` fires on the first.
+    resolve_threshold : float or None
+        Hysteresis: while firing, a window is *healthy* only when
+        ``not (value <op> resolve_threshold)``. ``None`` means the same as *threshold*.
+        It must lie on the healthy side of *threshold* (``<=`` it for ``>``/``>=`` rules,
+        ``>=`` it for ``<``/``<=`` rules).
+    resolve_windows : int
+        Consecutive healthy windows needed to resolve a firing alert.
+    severity : Severity
+        Copied to the alert and to its ``severity`` label.
+    labels : dict of str to str
+        Extra labels (e.g. ``team``); may not use the names in :data:`RESERVED_LABELS`.
+    annotations : dict of str to str
+        Templates such as ``summary``/``description``/``runbook_url``. ``{entity_id}``,
+        ``{value}`` and ``{threshold}`` are substituted, with optional format specs
+        (``{value:.1f}``); literal braces are written ``{{``/``}}``.
+
+    Examples
+    --------
+    >>> from schemas import Severity
+    >>> rule = ThresholdRule(
+    ...     name="LowAvailability", metric="availability", op="<", threshold=0.99,
+    ...     severity=Severity.CRITICAL, annotations={"summary": "{entity_id} at {value:.1%}"},
+    ... )
+    >>> rule.effective_resolve_threshold
+    0.99
+    >>> rule.render("gpu-7", 0.9)["summary"]
+    'gpu-7 at 90.0%'
+    >>> ThresholdRule(name="Bad", metric="error_rate", op=">", threshold=0.1,
+    ...               resolve_threshold=0.2, severity=Severity.INFO)
+    Traceback (most recent call last):
+      ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ThresholdRule
+    resolve_threshold
+      Value error, resolve_threshold 0.2 must be <= threshold 0.1 for op '>' ...
+    """
+
+    # extra="forbid" turns a typo such as ``for_window:`` in YAML into an error instead of a
+    # silently ignored key that would make the rule fire on the very first window.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    name: str
+    entity_type: EntityType = EntityType.PROVIDER
+    metric: str
+    op: Op
+    threshold: float
+    for_windows: int = Field(default=1, ge=1)
+    resolve_threshold: float | None = None
+    resolve_windows: int = Field(default=1, ge=1)
+    severity: Severity
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _LABEL_NAME.fullmatch(name):
+            raise ValueError(f"name {name!r} must match {_LABEL_NAME.pattern}")
+        return name
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, metric: str) -> str:
+        if "." not in metric:
+            if metric not in TOP_LEVEL_METRICS:
+                raise ValueError(
+                    f"metric {metric!r} must be '<metric>.<stat>' or one of "
+                    f"{sorted(TOP_LEVEL_METRICS)}"
+                )
+            return metric
+        name, stat = metric.rsplit(".", 1)
+        if not _METRIC_NAME.fullmatch(name):
+            raise ValueError(
+                f"metric name {name!r} in {metric!r} must match {_METRIC_NAME.pattern}"
+            )
+        if stat not in STATS:
+            raise ValueError(f"stat {stat!r} in {metric!r} must be one of {sorted(STATS)}")
+        return metric
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _hint_unquoted_op(cls, op: object) -> object:
+        # In YAML an unquoted ``op: >`` is a folded block scalar and loads as "" (or as the
+        # following lines), which would otherwise produce a baffling literal_error.
+        if op == "" or (isinstance(op, str) and op.endswith("\n")):
+            raise ValueError('empty; in YAML quote it, e.g. op: ">" (a bare > starts a block)')
+        return op
+
+    @field_validator("resolve_threshold")
+    @classmethod
+    def _check_resolve_threshold(cls, value: float | None, info: ValidationInfo) -> float | None:
+        op, threshold = info.data.get("op"), info.data.get("threshold")
+        if value is None or op is None or threshold is None:
+            return value  # nothing to compare, or op/threshold already reported as invalid
+        # Hysteresis only makes sense if resolving needs the value to move *further* into
+        # the healthy region than merely un-breaching; the other side would resolve an
+        # alert while the value still breaches.
+        if op in (">", ">=") and value > threshold:
+            raise ValueError(
+                f"resolve_threshold {value} must be <= threshold {threshold} for op {op!r} "
+                "(the healthy side is below the threshold)"
+            )
+        if op in ("<", "<=") and value < threshold:
+            raise ValueError(
+                f"resolve_threshold {value} must be >= threshold {threshold} for op {op!r} "
+                "(the healthy side is above the threshold)"
+            )
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in labels:
+            if key in RESERVED_LABELS:
+                raise ValueError(f"label {key!r} is reserved (set by the engine)")
+            if not _LABEL_NAME.fullmatch(key):
+                raise ValueError(f"label name {key!r} must match {_LABEL_NAME.pattern}")
+        return labels
+
+    @field_validator("annotations")
+    @classmethod
+    def _check_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        # Validate templates now so that rendering inside the stream processor can never
+        # raise: a bad placeholder is a config error, not a reason to crash a worker.
+        for key, template in annotations.items():
+            # schemas.Alert enforces the label-name grammar on annotation names too.
+            if not _LABEL_NAME.fullmatch(key):
+                raise ValueError(f"annotation name {key!r} must match {_LABEL_NAME.pattern}")
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            except ValueError as exc:
+                raise ValueError(f"annotation {key!r}: {exc}") from None
+            unknown = [f for f in fields if f not in PLACEHOLDERS]
+            if unknown:
+                raise ValueError(
+                    f"annotation {key!r}: unknown placeholder(s) {unknown}; "
+                    f"allowed: {sorted(PLACEHOLDERS)} (write literal braces as {{{{ }}}})"
+                )
+            try:
+                template.format(entity_id="e", value=1.0, threshold=1.0)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"annotation {key!r}: {exc}") from None
+        return annotations
+
+    @property
+    def effective_resolve_threshold(self) -> float:
+        """The threshold a firing alert must clear to count a window as healthy."""
+        return self.threshold if self.resolve_threshold is None else self.resolve_threshold
+
+    def value(self, window: MetricWindow) -> float | None:
+        """Read this rule's metric from *window*; ``None`` means "no data".
+
+        A metric absent from ``window.metrics``, a stats entry with ``count == 0`` (its
+        statistics are placeholders, not observations) or a ``None`` top-level field all
+        count as no data.
+
+        Examples
+        --------
+        >>> from schemas import MetricStats, MetricWindow, Severity
+        >>> stats = MetricStats(count=3, mean=80, min=70, max=90, p50=80, p95=89, p99=90)
+        >>> w = MetricWindow(entity_type="provider", entity_id="p1", window_start_ms=10**12,
+        ...                  window_end_ms=10**12 + 60_000, count=3,
+        ...                  metrics={"gpu_temp_c": stats})
+        >>> ThresholdRule(name="T", metric="gpu_temp_c.p95", op=">", threshold=85,
+        ...               severity=Severity.WARNING).value(w)
+        89.0
+        >>> ThresholdRule(name="E", metric="error_rate", op=">", threshold=0.1,
+        ...               severity=Severity.WARNING).value(w) is None
+        True
+        """
+        if "." not in self.metric:
+            top: float | int | None = getattr(window, self.metric)
+            return None if top is None else float(top)
+        name, stat = self.metric.rsplit(".", 1)
+        stats = window.metrics.get(name)
+        if stats is None or (stats.count == 0 and stat != "count"):
+            return None
+        return float(getattr(stats, stat))
+
+    def is_breach(self, value: float) -> bool:
+        """Whether *value* breaches the firing threshold (``value <op> threshold``)."""
+        return _OPS[self.op](value, self.threshold)
+
+    def is_healthy(self, value: float) -> bool:
+        """Whether *value* counts towards resolving: ``not (value <op> resolve_threshold)``.
+
+        Defined as the negation of the breach test so that, without hysteresis, every
+        window is exactly one of breaching or healthy.
+        """
+        return not _OPS[self.op](value, self.effective_resolve_threshold)
+
+    def alert_labels(self, entity_id: str) -> dict[str, str]:
+        """The full label set of this rule's alert for *entity_id*.
+
+        Examples
+        --------
+        >>> from schemas import Severity
+        >>> ThresholdRule(name="T", metric="error_rate", op=">", threshold=0.1,
+        ...               severity=Severity.WARNING, labels={"team": "gpu"}).alert_labels("p1")
+        {'team': 'gpu', 'alertname': 'T', 'entity_type': 'provider', 'entity_id': 'p1', \
+'severity': 'warning'}
+        """
+        return {
+            **self.labels,
+            "alertname": self.name,
+            "entity_type": str(self.entity_type),
+            "entity_id": entity_id,
+            "severity": str(self.severity),
+        }
+
+    def fingerprint(self, entity_id: str) -> str:
+        """The alert fingerprint for *entity_id*; also the key of its state-table entry."""
+        return alert_fingerprint(self.alert_labels(entity_id))
+
+    def render(self, entity_id: str, value: float) -> dict[str, str]:
+        """Render the annotation templates for one entity and observed value."""
+        return {
+            key: template.format(entity_id=entity_id, value=value, threshold=self.threshold)
+            for key, template in self.annotations.items()
+        }
+
+
+def _format_errors(exc: ValidationError) -> tuple[str, str | None]:
+    """Summarise a pydantic error as ``"field: msg; field2: msg"`` plus the first field."""
+    parts: list[str] = []
+    first: str | None = None
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "<rule>"
+        first = first or field
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {msg}")
+    return "; ".join(parts), first
+
+
+def _rule_label(raw: object) -> str:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    return f" ({name})" if isinstance(name, str) and name else ""
+
+
+def parse_rules(
+    data: Any, *, source: str = "<rules>", path: Path | None = None
+) -> list[ThresholdRule]:
+    """Validate an already-parsed ``{"rules": [...]}`` document.
+
+    Split from :func:`load_rules` so callers with rules from elsewhere (tests, a config
+    service) get the same validation and error messages without touching the filesystem.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed document.
+    source : str
+        Name used as the message prefix, normally the file path.
+    path : Path or None
+        Stored on raised :class:`RuleError` instances.
+
+    Returns
+    -------
+    list of ThresholdRule
+
+    Raises
+    ------
+    RuleError
+        On any structural or validation problem, or when two rules would produce the same
+        label set (and therefore the same fingerprints and state-table keys).
+
+    Examples
+    --------
+    >>> rules = parse_rules({"rules": [{"name": "T", "metric": "error_rate", "op": ">",
+    ...                                 "threshold": 0.1, "severity": "warning"}]})
+    >>> [r.name for r in rules]
+    ['T']
+    >>> parse_rules({"rules": [{"name": "T", "metric": "error_rate", "op": "=",
+    ...                         "threshold": 0.1, "severity": "warning"}]})
+    Traceback (most recent call last):
+      ...
+    alerts.rules.RuleError: <rules>: rules[0] (T): op: Input should be '>', '>=', '<' or '<='
+    """
+    if not isinstance(data, Mapping) or "rules" not in data:
+        raise RuleError(f"{source}: expected a mapping with a 'rules' list", path=path)
+    extra = sorted(str(k) for k in data if k != "rules")
+    if extra:
+        raise RuleError(
+            f"{source}: unknown top-level key(s) {extra}; only 'rules' is allowed", path=path
+        )
+    raw_rules = data["rules"]
+    if raw_rules is None:
+        raw_rules = []  # "rules:" with nothing under it is an empty list in intent
+    if not isinstance(raw_rules, list):
+        raise RuleError(
+            f"{source}: 'rules' must be a list, got {type(raw_rules).__name__}",
+            path=path,
+            field="rules",
+        )
+    rules: list[ThresholdRule] = []
+    seen: dict[tuple[tuple[str, str], ...], int] = {}
+    for index, raw in enumerate(raw_rules):
+        where = f"{source}: rules[{index}]{_rule_label(raw)}"
+        if not isinstance(raw, Mapping):
+            raise RuleError(
+                f"{where}: expected a mapping, got {type(raw).__name__}", path=path, index=index
+            )
+        try:
+            rule = ThresholdRule.model_validate(raw)
+        except ValidationError as exc:
+            summary, field = _format_errors(exc)
+            raise RuleError(f"{where}: {summary}", path=path, index=index, field=field) from exc
+        # Label-set identity is fingerprint identity: two such rules would fight over one
+        # state-table entry per entity, so reject the file rather than flap alerts.
+        identity = tuple(sorted(rule.alert_labels("").items()))
+        if identity in seen:
+            raise RuleError(
+                f"{where}: same name, entity_type, severity and labels as rules[{seen[identity]}]",
+                path=path,
+                index=index,
+                field="name",
+            )
+        seen[identity] = index
+        rules.append(rule)
+    return rules
+
+
+def load_rules(path: Path) -> list[ThresholdRule]:
+    """Load and validate a YAML rules file of the form ``{rules: [...]}``.
+
+    Parameters
+    ----------
+    path : Path
+        The YAML file; the only I/O in :mod:`alerts`.
+
+    Returns
+    -------
+    list of ThresholdRule
+        In file order.
+
+    Raises
+    ------
+    RuleError
+        If the file cannot be read, is not valid YAML, or any rule is invalid; the message
+        names the file, the rule index and the field.
+
+    Examples
+    --------
+    >>> [r.name for r in load_rules(DEFAULT_RULES_PATH)]
+    ['GpuTemperatureHigh']
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"{path}: cannot read rules file: {exc}", path=path) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path}: invalid YAML: {exc}", path=path) from exc
+    return parse_rules(data, source=str(path), path=path)

@@ -1,0 +1,46 @@
+"""Turn a closed window's sketches into the ``MetricWindow`` record of ``perf.metrics``.
+
+>>> from models.windows import WindowAccumulator
+>>> acc = WindowAccumulator()
+>>> for t in (60.0, 70.0, 80.0):
+...     acc.add({"gpu_temp_c": t})
+>>> w = summarize_window(EntityType.PROVIDER, "p-1", 0, 60_000, acc)
+>>> w.count, w.metrics["gpu_temp_c"].mean, w.key
+(3, 70.0, 'provider:p-1:0:60000')
+"""
+
+from __future__ import annotations
+
+from models.windows import WindowAccumulator
+from schemas import EntityType, MetricStats, MetricWindow
+
+
+def summarize_window(
+    entity_type: EntityType,
+    entity_id: str,
+    window_start_ms: int,
+    window_ms: int,
+    acc: WindowAccumulator,
+) -> MetricWindow:
+    """Return the ``MetricWindow`` of one closed window."""
+    metrics = {
+        name: MetricStats(
+            count=s.count,
+            mean=s.mean,
+            min=s.min,
+            max=s.max,
+            p50=s.quantile(0.50),
+            p95=s.quantile(0.95),
+            p99=s.quantile(0.99),
+        )
+        for name, s in sorted(acc.metrics.items())
+        if s.count
+    }
+    return MetricWindow(
+        entity_type=entity_type,
+        entity_id=entity_id,
+        window_start_ms=window_start_ms,
+        window_end_ms=window_start_ms + window_ms,
+        count=acc.count,
+        metrics=metrics,
+    )

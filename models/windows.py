@@ -1,0 +1,154 @@
+"""Event-time tumbling windows closed by a watermark, with replay de-duplication.
+
+Faust's windowed tables close windows by wall clock (see docs/architecture.md), so window
+state is kept here, in plain objects the agents store in ordinary tables, and closed by
+the partition's watermark: ``max event time seen - grace``. A window ``[start, end)``
+closes once the watermark reaches ``end``; a sample whose window has already closed is
+*late* (the caller counts and dead-letters it). A sample whose ``(seq, ts)`` is not newer
+than the series' cursor is a *duplicate*: that is how a replay after a crash is told
+apart from new data, so nothing is counted twice.
+
+>>> w = TumblingWindows(window_ms=60_000, grace_ms=10_000)
+>>> series = SeriesWindows(partition=0)
+>>> wm = Watermark()
+>>> w.add(series, ts_ms=1_000, seq=0, values={"t": 70.0}, watermark_ms=wm.advance(1_000, 10_000))
+<Outcome.ACCEPTED: 'accepted'>
+>>> w.add(series, ts_ms=1_000, seq=0, values={"t": 70.0}, watermark_ms=wm.value_ms)
+<Outcome.DUPLICATE: 'duplicate'>
+>>> [start for start, _ in w.close(series, watermark_ms=wm.advance(75_000, 10_000))]
+[0]
+>>> w.add(series, ts_ms=2_000, seq=1, values={"t": 71.0}, watermark_ms=wm.value_ms)
+<Outcome.LATE: 'late'>
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from models.sketch import QuantileSketch
+
+NO_WATERMARK = -(2**62)
+
+
+class Outcome(StrEnum):
+    """What happened to one sample offered to a series."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+
+
+@dataclass
+class WindowAccumulator:
+    """All metrics of one open window: one :class:`QuantileSketch` per metric."""
+
+    count: int = 0
+    metrics: dict[str, QuantileSketch] = field(default_factory=dict)
+
+    def add(self, values: Mapping[str, float | None]) -> None:
+        self.count += 1
+        for name, value in values.items():
+            if value is None or not math.isfinite(value):
+                continue
+            sketch = self.metrics.get(name)
+            if sketch is None:
+                sketch = self.metrics[name] = QuantileSketch()
+            sketch.add(float(value))
+
+    def to_state(self) -> dict[str, Any]:
+        return {"n": self.count, "m": {k: v.to_state() for k, v in self.metrics.items()}}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> WindowAccumulator:
+        metrics = {k: QuantileSketch.from_state(v) for k, v in state["m"].items()}
+        return cls(count=state["n"], metrics=metrics)
+
+
+@dataclass
+class SeriesWindows:
+    """The open windows of one key, the partition it lives in, and its replay cursor."""
+
+    partition: int
+    last_seq: int = -1
+    last_ts_ms: int = NO_WATERMARK
+    windows: dict[int, WindowAccumulator] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-able state for a changelogged table."""
+        return {
+            "p": self.partition,
+            "seq": self.last_seq,
+            "ts": self.last_ts_ms,
+            "w": {str(start): acc.to_state() for start, acc in self.windows.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> SeriesWindows:
+        windows = {int(s): WindowAccumulator.from_state(a) for s, a in state["w"].items()}
+        return cls(state["p"], state["seq"], state["ts"], windows)
+
+
+@dataclass
+class Watermark:
+    """Per-partition event-time progress: ``max event time seen - grace``."""
+
+    max_event_ms: int = NO_WATERMARK
+    value_ms: int = NO_WATERMARK
+
+    def advance(self, ts_ms: int, grace_ms: int) -> int:
+        """Observe an event time; return the (never decreasing) watermark."""
+        if ts_ms > self.max_event_ms:
+            self.max_event_ms = ts_ms
+            self.value_ms = max(self.value_ms, ts_ms - grace_ms)
+        return self.value_ms
+
+
+@dataclass(frozen=True)
+class TumblingWindows:
+    """Fixed-size, non-overlapping windows aligned to the epoch."""
+
+    window_ms: int
+    grace_ms: int
+
+    def start_of(self, ts_ms: int) -> int:
+        """Return the start of the window holding ``ts_ms``.
+
+        >>> TumblingWindows(60_000, 0).start_of(119_999)
+        60000
+        """
+        return ts_ms - ts_ms % self.window_ms
+
+    def add(
+        self,
+        series: SeriesWindows,
+        *,
+        ts_ms: int,
+        seq: int,
+        values: Mapping[str, float | None],
+        watermark_ms: int,
+    ) -> Outcome:
+        """Offer one sample to ``series``; only ``ACCEPTED`` samples change it."""
+        if seq <= series.last_seq and ts_ms <= series.last_ts_ms:
+            return Outcome.DUPLICATE
+        start = self.start_of(ts_ms)
+        if start + self.window_ms <= watermark_ms:
+            return Outcome.LATE
+        # A provider agent that restarts numbers from 0 again, with newer times: accept.
+        series.last_seq = seq
+        series.last_ts_ms = max(series.last_ts_ms, ts_ms)
+        acc = series.windows.get(start)
+        if acc is None:
+            acc = series.windows[start] = WindowAccumulator()
+        acc.add(values)
+        return Outcome.ACCEPTED
+
+    def close(
+        self, series: SeriesWindows, *, watermark_ms: int
+    ) -> list[tuple[int, WindowAccumulator]]:
+        """Remove and return, oldest first, the windows the watermark has passed."""
+        ready = sorted(s for s in series.windows if s + self.window_ms <= watermark_ms)
+        return [(start, series.windows.pop(start)) for start in ready]

@@ -1,0 +1,66 @@
+"""Base record class and the constrained field types shared by all records.
+
+The aliases here encode the project-wide conventions once: ids are short
+Kafka-key-safe strings, times are UTC epoch milliseconds, percentages lie in
+[0, 100] and every float is finite (``allow_inf_nan=False`` on :class:`Record`).
+"""
+
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "ID_PATTERN",
+    "TS_MAX_MS",
+    "TS_MIN_MS",
+    "Id",
+    "NonEmptyStr",
+    "NonNegFloat",
+    "NonNegInt",
+    "Pct",
+    "PosFloat",
+    "Record",
+    "TsMs",
+    "UnitFloat",
+]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+TS_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+TS_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+TsMs = Annotated[int, Field(ge=TS_MIN_MS, le=TS_MAX_MS)]
+Pct = Annotated[float, Field(ge=0.0, le=100.0)]
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+PosFloat = Annotated[float, Field(gt=0.0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+class Record(BaseModel):
+    """Immutable base class of every message that goes over a topic.
+
+    Attributes
+    ----------
+    schema_version : int
+        Version of the record layout, bumped on incompatible changes.
+    EVENT_TIME_FIELD : ClassVar[str | None]
+        Name of the field holding the record's event time, used by
+        :func:`schemas.codec.decode` for its far-future check.
+
+    Examples
+    --------
+    >>> class Ping(Record):
+    ...     ts_ms: TsMs
+    >>> Ping(ts_ms=TS_MIN_MS).schema_version
+    1
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True
+    )
+
+    EVENT_TIME_FIELD: ClassVar[str | None] = "ts_ms"
+
+    schema_version: int = Field(default=1, ge=1)

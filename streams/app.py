@@ -1,0 +1,157 @@
+"""The Faust app factory: ``create_app(settings)`` builds a fresh app with every agent.
+
+No module-level app: tests, benchmarks and the CLI each build their own
+(faust#331 "attached to a different loop", duplicated Prometheus timeseries).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from agents.alerting import register_alert_agent
+from agents.windows import WindowAggregator, register_window_agent
+from alerts.rules import ThresholdRule, load_rules
+from schemas import Alert, DeadLetter, EntityType, MetricWindow, ProviderSample
+from streams.codec import codec_name, register_codecs
+from streams.metrics import PipelineMetrics
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "default.yaml"
+
+
+class ComputeperfApp(faust.App):
+    """A Faust app that creates the topic registry's topics before anything subscribes."""
+
+    settings: Settings
+    pipeline_metrics: PipelineMetrics
+
+    async def on_start(self) -> None:
+        created = await ensure_topics(self.settings)
+        if created:
+            self.log.info("created topics: %s", ", ".join(created))
+        await super().on_start()
+
+
+def provider_values(sample: ProviderSample) -> dict[str, float | None]:
+    """The numeric fields of a provider sample that windows aggregate."""
+    return {name: getattr(sample, name) for name in ProviderSample.NUMERIC_FIELDS}
+
+
+def temperature_rule(settings: Settings) -> list[ThresholdRule]:
+    """The default rules with the temperature limit and durations taken from settings."""
+    rules = load_rules(settings.rules_path or DEFAULT_RULES)
+    if settings.rules_path is not None:
+        return rules
+    return [
+        r.model_copy(
+            update={
+                "threshold": settings.temp_alert_p95_c,
+                "for_windows": settings.temp_alert_for_windows,
+                "resolve_windows": settings.temp_alert_resolve_windows,
+                "resolve_threshold": min(r.effective_resolve_threshold, settings.temp_alert_p95_c),
+            }
+        )
+        if r.metric == "gpu_temp_c.p95"
+        else r
+        for r in rules
+    ]
+
+
+def create_app(settings: Settings | None = None, **faust_options: Any) -> ComputeperfApp:
+    """Build a worker app: topics, tables, agents, timers and the ``/metrics`` page."""
+    settings = settings or Settings()
+    register_codecs()
+    app = ComputeperfApp(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        broker_max_poll_records=settings.batch_max,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        **faust_options,
+    )
+    app.settings = settings
+    metrics = app.pipeline_metrics = PipelineMetrics()
+
+    def out_topic(name: str, record: type[Any]) -> Any:
+        return app.topic(
+            settings.topic(name),
+            key_serializer="utf8",
+            value_serializer=codec_name(record),
+            partitions=settings.partitions,
+        )
+
+    def in_topic(name: str) -> Any:
+        return app.topic(
+            settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    metrics_topic = out_topic("perf.metrics", MetricWindow)
+    alerts_topic = out_topic("perf.alerts", Alert)
+    dlq_topic = out_topic("perf.dlq", DeadLetter)
+
+    provider_state = app.Table(
+        "provider_to_window_state",
+        partitions=settings.partitions,
+    )
+    register_window_agent(
+        app,
+        WindowAggregator(
+            settings=settings,
+            metrics=metrics,
+            source_name="telemetry.provider",
+            record_type=ProviderSample,
+            entity_type=EntityType.PROVIDER,
+            entity_of=lambda s: s.provider_id,
+            values_of=provider_values,
+            table=provider_state,
+            metrics_topic=metrics_topic,
+            dlq_topic=dlq_topic,
+        ),
+        in_topic("telemetry.provider"),
+        name="aggregate_provider_windows",
+    )
+    register_alert_agent(
+        app,
+        rules=temperature_rule(settings),
+        metrics=metrics,
+        source=in_topic("perf.metrics"),
+        alerts_topic=alerts_topic,
+        dlq_topic=dlq_topic,
+        table=app.Table(
+            "fingerprint_to_alert_state",
+            partitions=settings.partitions,
+        ),
+    )
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web: Any, request: Any) -> Any:
+        # aiohttp refuses a charset inside content_type, so the header is set directly.
+        return web.bytes(metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "app_id": settings.app_id})
+
+    return app

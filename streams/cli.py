@@ -1,0 +1,44 @@
+"""The ``computeperf`` command: Faust's click CLI (``worker``, ``tables``, ...) plus ours.
+
+Our commands: ``simulate`` (the marketplace simulator), ``bench pipeline`` (throughput and
+latency against a raw aiokafka passthrough), ``run`` (broker + worker + simulator on this
+machine), ``topics`` (create the topic registry's topics). Settings come from the
+environment (``COMPUTEPERF_*``, ``KAFKA_BOOTSTRAP_SERVERS``); see streams/settings.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+from faust.cli.faust import cli
+
+from streams.app import create_app
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+
+@click.command("topics")
+def topics_command() -> None:
+    """Create every topic of the registry that does not exist yet."""
+    created = asyncio.run(ensure_topics(Settings()))
+    click.echo(json.dumps({"created": created}))
+
+
+def main() -> None:
+    """Entry point of the ``computeperf`` console script."""
+    from streams.run import run_command
+
+    for command in (run_command, topics_command):
+        cli.add_command(command)
+    try:  # TEMP-WIP
+        from bench.pipeline import bench_group
+
+        from sim.cli import simulate
+
+        cli.add_command(simulate)
+        cli.add_command(bench_group)
+    except ImportError:
+        pass
+    create_app(Settings()).main()

@@ -1,0 +1,73 @@
+"""The one frozen settings object, built at start-up and passed down.
+
+Every value can be set from the environment with the ``COMPUTEPERF_`` prefix
+(``COMPUTEPERF_WINDOW_S=30``); the broker address also honours the conventional
+``KAFKA_BOOTSTRAP_SERVERS``. Nothing below ``streams/`` reads ``os.environ``.
+
+>>> s = Settings(topic_prefix="t1.", kafka_bootstrap_servers="127.0.0.1:9092")
+>>> s.topic("perf.metrics")
+'t1.perf.metrics'
+>>> s.window_ms, s.grace_ms
+(60000, 10000)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of a computeperf process (worker, simulator, CLI)."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPUTEPERF_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "COMPUTEPERF_KAFKA_BOOTSTRAP_SERVERS",
+            "kafka_bootstrap_servers",
+        ),
+    )
+    app_id: str = "computeperf"
+    topic_prefix: str = ""
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    telemetry_retention_ms: int = 7 * 24 * 3600 * 1000
+    data_dir: Path = Path(".cache/faust")
+    store: str = "memory://"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+
+    session_timeout_s: float = Field(default=30.0, ge=6.0)
+
+    window_s: int = Field(default=60, ge=1)
+    grace_s: int = Field(default=10, ge=0)
+    idle_close_s: float = Field(default=15.0, gt=0)
+    max_future_s: int = Field(default=300, ge=0)
+    batch_max: int = Field(default=2000, ge=1)
+    batch_within_s: float = Field(default=0.2, gt=0)
+
+    rules_path: Path | None = None
+    temp_alert_p95_c: float = 85.0
+    temp_alert_for_windows: int = Field(default=2, ge=1)
+    temp_alert_resolve_windows: int = Field(default=1, ge=1)
+
+    @property
+    def window_ms(self) -> int:
+        return self.window_s * 1000
+
+    @property
+    def grace_ms(self) -> int:
+        return self.grace_s * 1000
+
+    @property
+    def max_future_ms(self) -> int:
+        return self.max_future_s * 1000
+
+    def topic(self, name: str) -> str:
+        """Return the physical name of a logical topic (with this run's prefix)."""
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,96 @@
+"""The topic registry: every topic of the contract, created explicitly at start-up.
+
+The broker runs with ``auto.create.topics.enable=false``, so a topic exists only if it is
+listed here (or is one of Faust's own changelog/leader topics, which Faust declares).
+
+>>> [t.name for t in TOPICS if t.compacted]
+['providers.catalog', 'perf.recommendations']
+>>> spec_for("perf.dlq").key
+'source topic'
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas import TOPIC_RECORDS, Record
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the contract: its logical name, key, record type and log settings."""
+
+    name: str
+    key: str
+    compacted: bool = False
+    retention_ms: int | None = None
+
+    @property
+    def record(self) -> type[Record]:
+        return TOPIC_RECORDS[self.name]
+
+    def configs(self, settings: Settings) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        retention = self.retention_ms or settings.telemetry_retention_ms
+        return {"cleanup.policy": "delete", "retention.ms": str(retention)}
+
+
+DAY_MS = 24 * 3600 * 1000
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("telemetry.provider", "provider_id"),
+    TopicSpec("telemetry.workload", "workload_id"),
+    TopicSpec("workloads.lifecycle", "workload_id", retention_ms=30 * DAY_MS),
+    TopicSpec("providers.catalog", "provider_id", compacted=True),
+    TopicSpec("perf.metrics", "entity", retention_ms=30 * DAY_MS),
+    TopicSpec("perf.anomalies", "entity", retention_ms=30 * DAY_MS),
+    TopicSpec("perf.insights", "entity", retention_ms=30 * DAY_MS),
+    TopicSpec("perf.alerts", "fingerprint", retention_ms=90 * DAY_MS),
+    TopicSpec("perf.recommendations", "recommendation_id", compacted=True),
+    TopicSpec("scheduler.feedback", "recommendation_id", retention_ms=90 * DAY_MS),
+    TopicSpec("perf.reports", "report_id", retention_ms=365 * DAY_MS),
+    TopicSpec("perf.dlq", "source topic", retention_ms=30 * DAY_MS),
+)
+
+
+def spec_for(name: str) -> TopicSpec:
+    """Return the spec of a logical topic name."""
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}; known: {[t.name for t in TOPICS]}")
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create every registry topic that does not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=15000
+    )
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=settings.topic(spec.name),
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=spec.configs(settings),
+            )
+            for spec in TOPICS
+            if settings.topic(spec.name) not in existing
+        ]
+        if wanted:
+            response = await admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000))
+            for name, code, *rest in response.topic_errors:
+                # Another worker may create the same topic at the same moment: that is fine.
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    message = rest[0] if rest else ""
+                    raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

@@ -1,0 +1,54 @@
+"""Session fixtures: a real Apache Kafka broker for tests marked ``kafka``.
+
+Order of preference: ``KAFKA_BOOTSTRAP_SERVERS`` (an existing cluster); a reachable Docker
+engine (testcontainers' Kafka); otherwise the project's own broker from Maven jars
+(infra/kafka/broker.py — the same code path as ``make kafka-up``), on free ports in a
+temporary folder, stopped at the end of the session (and killed with us if we die).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.kafka import broker as kafka
+
+
+def _docker_reachable() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of a real Kafka broker for this test session."""
+    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if existing:
+        yield existing
+        return
+    if os.environ.get("COMPUTEPERF_TEST_DOCKER") == "1" and _docker_reachable():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as container:
+            yield container.get_bootstrap_server()
+        return
+    port = kafka.free_port()
+    running = kafka.start(
+        data_dir=Path(tmp_path_factory.mktemp("kafka")),
+        port=port,
+        controller_port=kafka.free_port(),
+        die_with_parent=True,
+    )
+    try:
+        yield running.bootstrap_servers
+    finally:
+        running.stop()

@@ -1,0 +1,98 @@
+"""No window lost on SIGKILL; two workers in one group emit what one worker does."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from schemas import MetricWindow
+from streams.settings import Settings
+from tests.integration.harness import (
+    decode_all,
+    drain,
+    fresh_settings,
+    produce,
+    start_worker,
+)
+from tests.integration.scenario import thermal_scenario
+
+pytestmark = pytest.mark.kafka
+
+SCENARIO = dict(providers=8, span_s=150, seed=21)
+
+
+def windows_of(settings: Settings, expected: int) -> dict[str, MetricWindow]:
+    """All windows on perf.metrics, de-duplicated by window key (at-least-once output)."""
+    records = asyncio.run(drain(settings, "perf.metrics", until=lambda r: len(r) >= expected))
+    windows: dict[str, MetricWindow] = {}
+    for w in decode_all(MetricWindow, records):
+        assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
+    return windows
+
+
+def reference_windows(kafka_bootstrap: str, tmp: Path) -> dict[str, MetricWindow]:
+    """The windows of an uninterrupted single-worker run of the scenario."""
+    scenario = thermal_scenario(**SCENARIO)
+    settings = fresh_settings(kafka_bootstrap, tmp / "ref", idle_close_s=6.0)
+    worker = start_worker(settings, tmp, "reference")
+    try:
+        asyncio.run(produce(settings, scenario.messages()))
+        return windows_of(settings, len(scenario.expected_windows(settings.window_ms)))
+    finally:
+        worker.stop()
+
+
+def test_sigkill_mid_run_loses_no_window(kafka_bootstrap: str, tmp_path: Path) -> None:
+    scenario = thermal_scenario(**SCENARIO)
+    expected = reference_windows(kafka_bootstrap, tmp_path)
+    assert len(expected) == len(scenario.expected_windows())
+
+    settings = fresh_settings(kafka_bootstrap, tmp_path / "crash", idle_close_s=6.0)
+    messages = scenario.messages()
+    half = len(messages) // 2
+    worker = start_worker(settings, tmp_path, "victim")
+    asyncio.run(produce(settings, messages[:half]))
+    asyncio.run(drain(settings, "perf.metrics", until=lambda r: len(r) >= 8, timeout_s=60))
+    asyncio.run(produce(settings, messages[half:]))
+    time.sleep(0.2)
+    worker.kill()  # SIGKILL while the second half is being processed
+    before_restart = asyncio.run(
+        drain(settings, "perf.metrics", until=lambda r: False, timeout_s=2)
+    )
+    assert len({k for k, _ in before_restart}) < len(expected), "killed too late to matter"
+
+    survivor = start_worker(settings, tmp_path, "survivor")
+    try:
+        got = windows_of(settings, len(expected))
+        assert got == expected
+    finally:
+        survivor.stop()
+
+
+def test_two_workers_split_partitions_and_emit_the_same_windows(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    scenario = thermal_scenario(**SCENARIO)
+    expected = reference_windows(kafka_bootstrap, tmp_path)
+
+    settings = fresh_settings(kafka_bootstrap, tmp_path / "pair", idle_close_s=6.0)
+    first = start_worker(settings, tmp_path, "w1")
+    second = start_worker(settings, tmp_path, "w2")
+    try:
+        # Wait for the group to settle so that both hold partitions before data arrives.
+        time.sleep(8)
+        asyncio.run(produce(settings, scenario.messages()))
+        got = windows_of(settings, len(expected))
+        assert got == expected
+        counts = [
+            w.metric("computeperf_events_in_total", topic="telemetry.provider")
+            for w in (first, second)
+        ]
+        assert all(c > 0 for c in counts), counts
+        assert sum(counts) >= len(scenario.messages())
+    finally:
+        for w in (first, second):
+            w.stop()
