@@ -15,7 +15,7 @@ from typing import Any
 import faust
 from faust.types import StreamT, TableT, TopicT
 
-from agents.outputs import dead_letter, send_dead_letters, send_durably
+from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
 from alerts.rules import ThresholdRule
 from alerts.state import AlertState, Phase, evaluate
 from schemas import Alert, DecodeError, MetricWindow, decode
@@ -68,7 +68,7 @@ def register_alert_agent(
                     )
                     metrics.alerts_emitted.labels(status=alert.status.value).inc()
                 if new_state != state:
-                    table[key] = state_to_json(new_state)
+                    await persist_durably(table, [(key, state_to_json(new_state), event)])
 
     app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
 

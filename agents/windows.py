@@ -30,8 +30,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
-from agents.context import event_context
-from agents.outputs import dead_letter, send_dead_letters, send_durably
+from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
 from models.summaries import summarize_window
 from models.windows import NO_WATERMARK, Outcome, SeriesWindows, TumblingWindows, Watermark
 from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
@@ -115,10 +114,9 @@ class WindowAggregator:
             series = self.series[key] = SeriesWindows(partition=p)
         return series
 
-    def _persist(self, keys: Mapping[str, EventT[Any]]) -> None:
-        for key, event in keys.items():
-            with event_context(event):
-                self.table[key] = self.series[key].to_state()
+    async def _persist(self, keys: Mapping[str, EventT[Any]]) -> None:
+        items = [(key, self.series[key].to_state(), event) for key, event in keys.items()]
+        await persist_durably(self.table, items)
 
     # -- processing --------------------------------------------------------------------
 
@@ -176,7 +174,7 @@ class WindowAggregator:
                 self.metrics.duplicates.labels(topic=self.source_name).inc()
         self.metrics.events_in.labels(topic=self.source_name).inc(len(events))
         await send_dead_letters(self.dlq_topic, letters, self.metrics, self.source_name)
-        self._persist(touched)
+        await self._persist(touched)
         for p in sorted(advanced):
             await self.close_partition(p)
         elapsed = time.monotonic() - started
@@ -210,7 +208,7 @@ class WindowAggregator:
         for key in changed:
             if not self.series[key].windows:
                 part.open_keys.discard(key)
-        self._persist(dict.fromkeys(changed, part.last_event))
+        await self._persist(dict.fromkeys(changed, part.last_event))
         return len(out)
 
     async def close_idle(self) -> None:

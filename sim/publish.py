@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
 
@@ -40,8 +40,15 @@ from streams.settings import Settings
 __all__ = ["MemoryProducer", "Producer", "default_producer", "publish"]
 
 
+@runtime_checkable
 class Producer(Protocol):
-    """The subset of :class:`aiokafka.AIOKafkaProducer` that :func:`publish` uses."""
+    """The subset of :class:`aiokafka.AIOKafkaProducer` that :func:`publish` uses.
+
+    Examples
+    --------
+    >>> isinstance(MemoryProducer(), Producer)
+    True
+    """
 
     async def start(self) -> None: ...
 

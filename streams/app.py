@@ -20,6 +20,7 @@ from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
+from streams.transport import FastHandoffConsumer
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "default.yaml"
 
@@ -30,10 +31,18 @@ class ComputeperfApp(faust.App):
     settings: Settings
     pipeline_metrics: PipelineMetrics
 
+    def _new_transport(self) -> Any:
+        transport = super()._new_transport()
+        transport.Consumer = FastHandoffConsumer  # type: ignore[misc]
+        return transport
+
     async def on_start(self) -> None:
         created = await ensure_topics(self.settings)
         if created:
             self.log.info("created topics: %s", ", ".join(created))
+        # Table writes are buffered send_soon()s; Faust's default of 100 pending makes a
+        # batch of changelog writes stall the conductor (faust#173).
+        self.producer.buffer.max_messages = max(1000, self.settings.batch_max)
         await super().on_start()
 
 
@@ -78,8 +87,9 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         web_port=settings.web_port,
         web_in_thread=False,
         producer_acks=-1,
-        broker_max_poll_records=settings.batch_max,
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        broker_max_poll_records=settings.poll_max_records,
+        consumer_max_fetch_size=settings.fetch_max_bytes_per_partition,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_s,

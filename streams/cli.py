@@ -28,17 +28,10 @@ def topics_command() -> None:
 
 def main() -> None:
     """Entry point of the ``computeperf`` console script."""
+    from bench.pipeline import bench_group
+    from sim.cli import simulate
     from streams.run import run_command
 
-    for command in (run_command, topics_command):
+    for command in (simulate, bench_group, run_command, topics_command):
         cli.add_command(command)
-    try:  # TEMP-WIP
-        from bench.pipeline import bench_group
-
-        from sim.cli import simulate
-
-        cli.add_command(simulate)
-        cli.add_command(bench_group)
-    except ImportError:
-        pass
     create_app(Settings()).main()

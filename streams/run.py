@@ -7,10 +7,7 @@ Ctrl-C or SIGTERM stops the simulator, the worker and the broker, in that order.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import FrameType
@@ -19,20 +16,7 @@ import click
 
 from infra.kafka import broker as kafka
 from streams.settings import Settings
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``computeperf ARGS`` as a child that dies with us, logging to ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streams", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=kafka._set_pdeathsig,
-        )
+from streams.workers import WorkerProcess, settings_env, spawn
 
 
 @click.command("run")
@@ -63,35 +47,8 @@ def run_command(
             port=kafka.DEFAULT_PORT,
             controller_port=kafka.DEFAULT_CONTROLLER_PORT,
         )
-    env = {
-        **os.environ,
-        "COMPUTEPERF_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-    }
-    children = [
-        spawn(
-            ["worker", "-l", "info", "--web-port", str(settings.web_port)], env, logs / "worker.log"
-        ),
-        spawn(
-            [
-                "simulate",
-                "--seed",
-                str(seed),
-                "--providers",
-                str(providers),
-                "--workloads",
-                str(workloads),
-                "--random-incidents",
-                str(random_incidents),
-            ],
-            env,
-            logs / "simulator.log",
-        ),
-    ]
-    url = f"http://{settings.web_host}:{settings.web_port}"
-    click.echo(f"[run] worker metrics: {url}/metrics   logs: {logs}/")
-    click.echo("[run] topics: perf.metrics, perf.alerts, perf.dlq — Ctrl-C stops everything")
-
+    worker = WorkerProcess(settings, logs / "worker.log")
+    simulator = None
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -101,17 +58,25 @@ def run_command(
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        click.echo("[run] starting the worker ...")
+        worker.start()
+        simulate = ["simulate", "--seed", str(seed), "--providers", str(providers)]
+        simulate += ["--workloads", str(workloads), "--random-incidents", str(random_incidents)]
+        simulator = spawn(simulate, settings_env(settings), logs / "simulator.log")
+        click.echo(f"[run] worker metrics: {worker.url}/metrics   logs: {logs}/")
+        click.echo(f"[run] kafka: {bootstrap}; outputs on perf.metrics, perf.alerts, perf.dlq")
+        click.echo("[run] Ctrl-C stops everything")
         while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    role = child.args[3]  # type: ignore[index]
-                    click.echo(f"[run] {role!s} exited with {child.returncode}", err=True)
+            for name, child in (("worker", worker.process), ("simulator", simulator)):
+                if child is not None and child.poll() is not None:
+                    click.echo(f"[run] {name} exited with {child.returncode}", err=True)
                     stopping = True
             time.sleep(0.5)
     finally:
         click.echo("[run] stopping ...")
-        for child in reversed(children):
-            kafka.terminate(child.pid, timeout_s=20)
+        if simulator is not None:
+            kafka.terminate(simulator.pid, timeout_s=20)
+        worker.stop()
         if broker is not None:
             broker.stop()
         click.echo("[run] stopped")

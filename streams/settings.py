@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     grace_s: int = Field(default=10, ge=0)
     idle_close_s: float = Field(default=15.0, gt=0)
     max_future_s: int = Field(default=300, ge=0)
-    batch_max: int = Field(default=2000, ge=1)
+    # Throughput knobs (measured with `computeperf bench pipeline`, see docs/benchmarks.md).
+    batch_max: int = Field(default=10_000, ge=1)
     batch_within_s: float = Field(default=0.2, gt=0)
+    poll_max_records: int = Field(default=20_000, ge=1)
+    fetch_max_bytes_per_partition: int = Field(default=8 * 1024 * 1024, ge=1024)
+    stream_buffer_maxsize: int = Field(default=16_384, ge=1)
 
     rules_path: Path | None = None
     temp_alert_p95_c: float = 85.0

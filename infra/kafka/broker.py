@@ -111,12 +111,12 @@ def _java() -> str:
     return java
 
 
-def _set_pdeathsig() -> None:
+def set_pdeathsig() -> None:
     # Linux only: the kernel sends SIGTERM to the broker when its parent dies, even by SIGKILL.
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        prset_pdeathsig = 1
+        libc.prctl(prset_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -240,7 +240,7 @@ def start(
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_set_pdeathsig if die_with_parent else None,
+        preexec_fn=set_pdeathsig if die_with_parent else None,
         start_new_session=not die_with_parent,
     )
     out.close()

@@ -1,0 +1,114 @@
+"""Worker processes: start ``computeperf worker`` as a child, wait until it serves, read metrics.
+
+Used by ``computeperf run``, the benchmarks and the integration tests, so that all of them
+run the worker exactly as a user does.
+
+>>> env = settings_env(Settings(topic_prefix="x."))
+>>> env["COMPUTEPERF_TOPIC_PREFIX"]
+'x.'
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.kafka.broker import set_pdeathsig, terminate
+from streams.settings import Settings
+
+
+def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment under which a child process builds exactly ``settings``."""
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith("COMPUTEPERF_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"COMPUTEPERF_{name.upper()}"] = str(value)
+    return env
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``computeperf ARGS`` as a child that dies with us, output appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=set_pdeathsig,
+        )
+
+
+@dataclass
+class WorkerProcess:
+    """One ``computeperf worker`` child process with its web port (``/metrics``, ``/healthz``)."""
+
+    settings: Settings
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    def start(self, timeout_s: float = 90.0) -> WorkerProcess:
+        """Start the worker and wait until its web server answers."""
+        args = ["worker", "-l", "info", "--web-port", str(self.settings.web_port)]
+        self.process = spawn(args, settings_env(self.settings), self.log)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:  # noqa: S310
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log.read_text()[-4000:]}")
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:  # noqa: S310
+            return str(r.read().decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of metric ``name`` whose labels include ``labels``."""
+        total = 0.0
+        for line in self.metrics_text().splitlines():
+            if not (line.startswith(name + "{") or line.startswith(name + " ")):
+                continue
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the worker so far (VmHWM), in MiB."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def kill(self) -> None:
+        """SIGKILL the worker (crash test)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """Stop the worker cleanly (SIGTERM, then SIGKILL after 20 s)."""
+        if self.process is not None and self.process.poll() is None:
+            terminate(self.process.pid, timeout_s=20)
+            self.process.wait(5)
