@@ -20,9 +20,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ddsketch import DDSketch
+from ddsketch.ddsketch import BaseDDSketch
+from ddsketch.mapping import LogarithmicMapping
+from ddsketch.store import DenseStore
 
 RELATIVE_ACCURACY = 0.01
+# The mapping is immutable; sharing it saves building one per sketch (thousands a second).
+_MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 
 
 class QuantileSketch:
@@ -31,7 +35,7 @@ class QuantileSketch:
     __slots__ = ("_sketch",)
 
     def __init__(self) -> None:
-        self._sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+        self._sketch = BaseDDSketch(_MAPPING, DenseStore(), DenseStore(), 0.0)
 
     def add(self, x: float) -> None:
         """Add one observation."""
@@ -87,10 +91,8 @@ class QuantileSketch:
         """Rebuild a sketch from :meth:`to_state` output."""
         new = cls()
         sk = new._sketch
-        for key, weight in state["p"]:
-            sk._store.add(key, weight)
-        for key, weight in state["m"]:
-            sk._negative_store.add(key, weight)
+        _restore_bins(sk._store, state["p"])
+        _restore_bins(sk._negative_store, state["m"])
         sk._zero_count = state["z"]
         sk._count = state["n"]
         sk._sum = state["s"]
@@ -99,6 +101,17 @@ class QuantileSketch:
         return new
 
 
-def _bins(store: Any) -> list[list[float]]:
-    # The dense store keeps a list of bins starting at ``offset``; most are empty.
-    return [[store.offset + i, count] for i, count in enumerate(store.bins) if count]
+def _bins(store: Any) -> list[Any]:
+    # The dense store keeps bins from ``offset`` in chunks; only [min_key, max_key] is used.
+    if not store.count:
+        return []
+    lo = store.min_key - store.offset
+    return [store.min_key, store.bins[lo : store.max_key - store.offset + 1]]
+
+
+def _restore_bins(store: Any, state: list[Any]) -> None:
+    if state:
+        first, counts = state
+        for i, count in enumerate(counts):
+            if count:
+                store.add(first + i, count)

@@ -4,9 +4,9 @@
 >>> acc = WindowAccumulator()
 >>> for t in (60.0, 70.0, 80.0):
 ...     acc.add({"gpu_temp_c": t})
->>> w = summarize_window(EntityType.PROVIDER, "p-1", 0, 60_000, acc)
+>>> w = summarize_window(EntityType.PROVIDER, "p-1", 1_700_000_040_000, 60_000, acc)
 >>> w.count, w.metrics["gpu_temp_c"].mean, w.key
-(3, 70.0, 'provider:p-1:0:60000')
+(3, 70.0, 'provider:p-1:1700000040000:60000')
 """
 
 from __future__ import annotations
