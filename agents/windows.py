@@ -146,6 +146,9 @@ class WindowAggregator:
                 continue
             key = self.entity_of(sample)
             series = self._series(key, p)
+            if series.partition != p:
+                # The topic was repartitioned: offsets of the old partition mean nothing here.
+                series.partition, series.last_offset = p, -1
             before = part.watermark.value_ms
             outcome = self.windows.add(
                 series,
@@ -153,6 +156,7 @@ class WindowAggregator:
                 seq=sample.seq,  # type: ignore[attr-defined]
                 values=self.values_of(sample),
                 watermark_ms=before,
+                offset=msg.offset,
             )
             if outcome is Outcome.ACCEPTED:
                 touched[key] = event

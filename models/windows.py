@@ -4,9 +4,11 @@ Faust's windowed tables close windows by wall clock (see docs/architecture.md), 
 state is kept here, in plain objects the agents store in ordinary tables, and closed by
 the partition's watermark: ``max event time seen - grace``. A window ``[start, end)``
 closes once the watermark reaches ``end``; a sample whose window has already closed is
-*late* (the caller counts and dead-letters it). A sample whose ``(seq, ts)`` is not newer
-than the series' cursor is a *duplicate*: that is how a replay after a crash is told
-apart from new data, so nothing is counted twice.
+*late* (the caller counts and dead-letters it). A sample is a *duplicate* when its source
+offset is not beyond the last one applied to the series (a replay after a crash: Kafka
+redelivers from the last committed offset) or when its ``(seq, ts)`` is not newer than the
+series' cursor (a sample sent twice by its producer). A provider that restarts numbering
+from 0 sends newer times, and is accepted. Nothing is counted twice.
 
 >>> w = TumblingWindows(window_ms=60_000, grace_ms=10_000)
 >>> series = SeriesWindows(partition=0)
@@ -76,6 +78,7 @@ class SeriesWindows:
     last_seq: int = -1
     last_ts_ms: int = NO_WATERMARK
     windows: dict[int, WindowAccumulator] = field(default_factory=dict)
+    last_offset: int = -1
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state for a changelogged table."""
@@ -83,13 +86,14 @@ class SeriesWindows:
             "p": self.partition,
             "seq": self.last_seq,
             "ts": self.last_ts_ms,
+            "o": self.last_offset,
             "w": {str(start): acc.to_state() for start, acc in self.windows.items()},
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> SeriesWindows:
         windows = {int(s): WindowAccumulator.from_state(a) for s, a in state["w"].items()}
-        return cls(state["p"], state["seq"], state["ts"], windows)
+        return cls(state["p"], state["seq"], state["ts"], windows, state.get("o", -1))
 
 
 @dataclass
@@ -130,8 +134,14 @@ class TumblingWindows:
         seq: int,
         values: Mapping[str, float | None],
         watermark_ms: int,
+        offset: int = -1,
     ) -> Outcome:
-        """Offer one sample to ``series``; only ``ACCEPTED`` samples change it."""
+        """Offer one sample to ``series``; only ``ACCEPTED`` samples change it.
+
+        ``offset`` is the record's offset in ``series.partition`` (``-1``: unknown).
+        """
+        if 0 <= offset <= series.last_offset:
+            return Outcome.DUPLICATE
         if seq <= series.last_seq and ts_ms <= series.last_ts_ms:
             return Outcome.DUPLICATE
         start = self.start_of(ts_ms)
@@ -140,6 +150,7 @@ class TumblingWindows:
         # A provider agent that restarts numbers from 0 again, with newer times: accept.
         series.last_seq = seq
         series.last_ts_ms = max(series.last_ts_ms, ts_ms)
+        series.last_offset = max(series.last_offset, offset)
         acc = series.windows.get(start)
         if acc is None:
             acc = series.windows[start] = WindowAccumulator()

@@ -26,7 +26,11 @@ SCENARIO = dict(providers=8, span_s=150, seed=21)
 
 def windows_of(settings: Settings, expected: int) -> dict[str, MetricWindow]:
     """All windows on perf.metrics, de-duplicated by window key (at-least-once output)."""
-    records = asyncio.run(drain(settings, "perf.metrics", until=lambda r: len(r) >= expected))
+
+    def distinct(records: list[tuple[bytes | None, bytes]]) -> int:
+        return len({w.key for w in decode_all(MetricWindow, records)})
+
+    records = asyncio.run(drain(settings, "perf.metrics", until=lambda r: distinct(r) >= expected))
     windows: dict[str, MetricWindow] = {}
     for w in decode_all(MetricWindow, records):
         assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
@@ -62,11 +66,16 @@ def test_sigkill_mid_run_loses_no_window(kafka_bootstrap: str, tmp_path: Path) -
     before_restart = asyncio.run(
         drain(settings, "perf.metrics", until=lambda r: False, timeout_s=2)
     )
-    assert len({k for k, _ in before_restart}) < len(expected), "killed too late to matter"
+    emitted = {w.key for w in decode_all(MetricWindow, before_restart)}
+    assert len(emitted) < len(expected), "killed too late to matter"
 
     survivor = start_worker(settings, tmp_path, "survivor")
     try:
         got = windows_of(settings, len(expected))
+        diagnostics = [
+            line for line in survivor.metrics_text().splitlines() if "computeperf_" in line
+        ]
+        assert got.keys() == expected.keys(), "\n".join(diagnostics)
         assert got == expected
     finally:
         survivor.stop()
