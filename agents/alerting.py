@@ -68,7 +68,7 @@ def register_alert_agent(
                     )
                     metrics.alerts_emitted.labels(status=alert.status.value).inc()
                 if new_state != state:
-                    await persist_durably(table, [(key, state_to_json(new_state), event)])
+                    await persist_durably(table, [(key, state_to_json(new_state), msg.partition)])
 
     app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
 

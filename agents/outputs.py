@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from faust.types import EventT, Message, TableT, TopicT
+from faust.types import Message, TableT, TopicT
 
-from agents.context import event_context
+from agents.context import partition_context
 from schemas import DeadLetter, Record
 from streams.metrics import PipelineMetrics
 
@@ -34,27 +34,21 @@ async def send_durably(
     metrics.events_out.labels(topic=logical_name).inc(len(records))
 
 
-async def persist_durably(
-    table: TableT[Any, Any], items: Sequence[tuple[str, Any, EventT[Any]]]
-) -> None:
-    """Write ``(key, value, event)`` to ``table`` and wait until its changelog has them.
+async def persist_durably(table: TableT[Any, Any], items: Sequence[tuple[str, Any, int]]) -> None:
+    """Write ``(key, value, partition)`` to ``table``; wait until its changelog has them.
 
     ``table[key] = value`` leaves the changelog record in Faust's producer buffer, and
     Faust's pre-commit flush gives up after 0.1 s without a record leaving that buffer
     (``ProducerBuffer.flush_atmost``), so an offset commit can overtake the state it
     depends on and a crash then loses that state. Here the local store is updated and
-    the changelog record sent to the event's partition (co-partitioned with the source,
-    as Faust would) and acknowledged before the caller acks the events.
+    the changelog record sent to the source partition of the key (co-partitioned, as
+    Faust would) and acknowledged before the caller acks the events.
     """
     futures = []
-    for key, value, event in items:
-        with event_context(event):
+    for key, value, partition in items:
+        with partition_context(partition):
             table.data[key] = value
-        futures.append(
-            await table.changelog_topic.send(
-                key=key, value=value, partition=event.message.partition
-            )
-        )
+        futures.append(await table.changelog_topic.send(key=key, value=value, partition=partition))
     await asyncio.gather(*futures)
 
 

@@ -23,7 +23,7 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,6 @@ class PartitionState:
 
     watermark: Watermark = field(default_factory=Watermark)
     open_keys: set[str] = field(default_factory=set)
-    last_event: EventT[Any] | None = None
     last_arrival_s: float = field(default_factory=time.monotonic)
     last_offset: int = -1
 
@@ -93,6 +92,18 @@ class WindowAggregator:
                     del self.series[key]
             del part
 
+    async def adopt_partitions(self, partitions: Iterable[int]) -> None:
+        """Take over recovered partitions: rebuild them and close what their watermark passed.
+
+        Called after table recovery. A worker that inherits a partition whose input was
+        all consumed already (offsets committed) would otherwise never look at it again,
+        and the windows left open in its state would never close.
+        """
+        for p in partitions:
+            if p not in self.partitions:
+                self._partition(p)
+                await self.close_partition(p)
+
     def _partition(self, p: int) -> PartitionState:
         part = self.partitions.get(p)
         if part is None:
@@ -114,8 +125,8 @@ class WindowAggregator:
             series = self.series[key] = SeriesWindows(partition=p)
         return series
 
-    async def _persist(self, keys: Mapping[str, EventT[Any]]) -> None:
-        items = [(key, self.series[key].to_state(), event) for key, event in keys.items()]
+    async def _persist(self, keys: Iterable[str]) -> None:
+        items = [(key, self.series[key].to_state(), self.series[key].partition) for key in keys]
         await persist_durably(self.table, items)
 
     # -- processing --------------------------------------------------------------------
@@ -125,13 +136,12 @@ class WindowAggregator:
         started = time.monotonic()
         now_ms = int(time.time() * 1000)
         letters: list[DeadLetter] = []
-        touched: dict[str, EventT[Any]] = {}
+        touched: set[str] = set()
         advanced: set[int] = set()
         for event in events:
             msg = event.message
             p = msg.partition
             part = self._partition(p)
-            part.last_event = event
             part.last_arrival_s = started
             part.last_offset = msg.offset
             try:
@@ -159,7 +169,7 @@ class WindowAggregator:
                 offset=msg.offset,
             )
             if outcome is Outcome.ACCEPTED:
-                touched[key] = event
+                touched.add(key)
                 part.open_keys.add(key)
                 if part.watermark.advance(series.last_ts_ms, self.settings.grace_ms) > before:
                     advanced.add(p)
@@ -189,7 +199,7 @@ class WindowAggregator:
     async def close_partition(self, p: int) -> int:
         """Emit and forget every window of partition ``p`` that its watermark passed."""
         part = self.partitions.get(p)
-        if part is None or part.last_event is None:
+        if part is None:
             return 0
         wm = part.watermark.value_ms
         out: list[tuple[str, MetricWindow]] = []
@@ -212,7 +222,7 @@ class WindowAggregator:
         for key in changed:
             if not self.series[key].windows:
                 part.open_keys.discard(key)
-        await self._persist(dict.fromkeys(changed, part.last_event))
+        await self._persist(changed)
         return len(out)
 
     async def close_idle(self) -> None:
@@ -252,6 +262,7 @@ def register_window_agent(
 ) -> None:
     """Wire ``aggregator`` to ``source`` as agent ``name`` plus its idle/lag timer."""
     settings = aggregator.settings
+    source_name = source.get_topic_name()
 
     async def aggregate(stream: StreamT[Any]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]
@@ -263,20 +274,24 @@ def register_window_agent(
     aggregate.__name__ = aggregate.__qualname__ = name
     app.agent(source, name=name)(aggregate)
 
+    recovered: list[bool] = []
+
+    async def on_recovered() -> None:
+        recovered.append(True)
+
+    aggregator.table.on_recover(on_recovered)
+
     async def tick() -> None:
-        async with aggregator.lock:
-            await aggregator.close_idle()
         consumer = app.consumer
+        assigned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == source_name}
+        async with aggregator.lock:
+            if recovered:
+                recovered.clear()
+                await aggregator.adopt_partitions(sorted(assigned))
+            await aggregator.close_idle()
 
         def highwater(p: int) -> int | None:
-            tp = next(
-                (
-                    tp
-                    for tp in consumer.assignment()
-                    if tp.topic == source.get_topic_name() and tp.partition == p
-                ),
-                None,
-            )
+            tp = assigned.get(p)
             return consumer.highwater(tp) if tp is not None else None
 
         aggregator.observe_lag(highwater)
@@ -288,6 +303,6 @@ def register_window_agent(
         lost: defaultdict[str, set[int]] = defaultdict(set)
         for tp in revoked:
             lost[tp.topic].add(tp.partition)
-        aggregator.forget_partitions(lost.get(source.get_topic_name(), set()))
+        aggregator.forget_partitions(lost.get(source_name, set()))
 
     app.on_partitions_revoked.connect(on_revoked, weak=False)  # type: ignore[arg-type]

@@ -28,17 +28,28 @@ def _docker_reachable() -> bool:
         return False
 
 
+BROKER_USED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which real broker the ``kafka`` tests talked to."""
+    for line in BROKER_USED:
+        terminalreporter.write_line(f"kafka tests ran against: {line}")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap address of a real Kafka broker for this test session."""
     existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if existing:
+        BROKER_USED.append(f"existing cluster at {existing} (KAFKA_BOOTSTRAP_SERVERS)")
         yield existing
         return
     if os.environ.get("COMPUTEPERF_TEST_DOCKER") == "1" and _docker_reachable():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer() as container:
+            BROKER_USED.append(f"testcontainers Kafka at {container.get_bootstrap_server()}")
             yield container.get_bootstrap_server()
         return
     port = kafka.free_port()
@@ -47,6 +58,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port=port,
         controller_port=kafka.free_port(),
         die_with_parent=True,
+    )
+    BROKER_USED.append(
+        f"Apache Kafka from Maven jars (infra/kafka) at {running.bootstrap_servers}, "
+        f"pid {running.process.pid}"
     )
     try:
         yield running.bootstrap_servers
