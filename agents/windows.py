@@ -20,6 +20,7 @@ recovered together with the state after a crash.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import defaultdict
@@ -36,6 +37,8 @@ from models.windows import NO_WATERMARK, Outcome, SeriesWindows, TumblingWindows
 from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -131,6 +134,49 @@ class WindowAggregator:
 
     # -- processing --------------------------------------------------------------------
 
+    def _offer(
+        self, msg: Any, now_ms: int, touched: set[str], advanced: set[int]
+    ) -> DeadLetter | None:
+        """Decode one record and offer it to its series; return a dead letter if unusable."""
+        p = msg.partition
+        part = self.partitions[p]
+        try:
+            sample = decode(
+                self.record_type,
+                msg.value or b"",
+                now_ms=now_ms,
+                max_future_ms=self.settings.max_future_ms,
+            )
+        except DecodeError as exc:
+            return dead_letter(msg, exc.reason, exc.error_type)
+        key = self.entity_of(sample)
+        series = self._series(key, p)
+        if series.partition != p:
+            # The topic was repartitioned: offsets of the old partition mean nothing here.
+            series.partition, series.last_offset = p, -1
+        before = part.watermark.value_ms
+        outcome = self.windows.add(
+            series,
+            ts_ms=sample.ts_ms,  # type: ignore[attr-defined]
+            seq=sample.seq,  # type: ignore[attr-defined]
+            values=self.values_of(sample),
+            watermark_ms=before,
+            offset=msg.offset,
+        )
+        if outcome is Outcome.ACCEPTED:
+            touched.add(key)
+            part.open_keys.add(key)
+            if part.watermark.advance(series.last_ts_ms, self.settings.grace_ms) > before:
+                advanced.add(p)
+            return None
+        if outcome is Outcome.LATE:
+            self.metrics.late_samples.labels(topic=self.source_name).inc()
+            end = self.windows.start_of(sample.ts_ms) + self.windows.window_ms  # type: ignore[attr-defined]
+            reason = f"late: window ending {end} already closed (watermark {before})"
+            return dead_letter(msg, reason, "late")
+        self.metrics.duplicates.labels(topic=self.source_name).inc()
+        return None
+
     async def process(self, events: list[EventT[Any]]) -> None:
         """Process one batch of raw events end to end."""
         started = time.monotonic()
@@ -140,52 +186,17 @@ class WindowAggregator:
         advanced: set[int] = set()
         for event in events:
             msg = event.message
-            p = msg.partition
-            part = self._partition(p)
+            part = self._partition(msg.partition)
             part.last_arrival_s = started
             part.last_offset = msg.offset
             try:
-                sample = decode(
-                    self.record_type,
-                    msg.value or b"",
-                    now_ms=now_ms,
-                    max_future_ms=self.settings.max_future_ms,
-                )
-            except DecodeError as exc:
-                letters.append(dead_letter(msg, exc.reason, exc.error_type))
-                continue
-            key = self.entity_of(sample)
-            series = self._series(key, p)
-            if series.partition != p:
-                # The topic was repartitioned: offsets of the old partition mean nothing here.
-                series.partition, series.last_offset = p, -1
-            before = part.watermark.value_ms
-            outcome = self.windows.add(
-                series,
-                ts_ms=sample.ts_ms,  # type: ignore[attr-defined]
-                seq=sample.seq,  # type: ignore[attr-defined]
-                values=self.values_of(sample),
-                watermark_ms=before,
-                offset=msg.offset,
-            )
-            if outcome is Outcome.ACCEPTED:
-                touched.add(key)
-                part.open_keys.add(key)
-                if part.watermark.advance(series.last_ts_ms, self.settings.grace_ms) > before:
-                    advanced.add(p)
-            elif outcome is Outcome.LATE:
-                self.metrics.late_samples.labels(topic=self.source_name).inc()
-                end = self.windows.start_of(sample.ts_ms) + self.windows.window_ms  # type: ignore[attr-defined]
-                letters.append(
-                    dead_letter(
-                        msg,
-                        f"late: window ending {end} already closed "
-                        f"(watermark {part.watermark.value_ms})",
-                        "late",
-                    )
-                )
-            else:
-                self.metrics.duplicates.labels(topic=self.source_name).inc()
+                letter = self._offer(msg, now_ms, touched, advanced)
+            except Exception as exc:
+                # A bug must neither kill the agent (faust#175) nor lose the record.
+                log.exception("cannot process %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
+            if letter is not None:
+                letters.append(letter)
         self.metrics.events_in.labels(topic=self.source_name).inc(len(events))
         await send_dead_letters(self.dlq_topic, letters, self.metrics, self.source_name)
         await self._persist(touched)
@@ -203,24 +214,26 @@ class WindowAggregator:
             return 0
         wm = part.watermark.value_ms
         out: list[tuple[str, MetricWindow]] = []
-        changed: list[str] = []
+        ready: dict[str, list[int]] = {}
         for key in sorted(part.open_keys):
             series = self.series[key]
-            closed = self.windows.close(series, watermark_ms=wm)
-            if not closed:
-                continue
-            changed.append(key)
-            for start, acc in closed:
+            starts = ready[key] = self.windows.ready(series, watermark_ms=wm)
+            for start in starts:
+                acc = series.windows[start]
                 window = summarize_window(self.entity_type, key, start, self.windows.window_ms, acc)
                 out.append((f"{self.entity_type.value}:{key}", window))
         if not out:
             return 0
-        # Outputs first, then the state that forgets them: a crash in between re-emits a
-        # window (same key, same content), it never loses one.
+        # Outputs first, then the state that forgets them: a crash (or an error) in between
+        # re-emits a window (same key, same content), it never loses one.
         await send_durably(self.metrics_topic, out, self.metrics, "perf.metrics")
         self.metrics.windows_emitted.labels(entity_type=self.entity_type.value).inc(len(out))
+        changed = [key for key, starts in ready.items() if starts]
         for key in changed:
-            if not self.series[key].windows:
+            series = self.series[key]
+            for start in ready[key]:
+                del series.windows[start]
+            if not series.windows:
                 part.open_keys.discard(key)
         await self._persist(changed)
         return len(out)
@@ -233,7 +246,12 @@ class WindowAggregator:
             quiet_s = now - part.last_arrival_s
             if quiet_s < idle_s or part.watermark.max_event_ms == NO_WATERMARK:
                 continue
-            guess = part.watermark.max_event_ms - self.settings.grace_ms + int(quiet_s * 1000)
+            # Event time is assumed to go on with the wall clock, but only up to the end of
+            # the newest window: that closes everything open, and samples that resume
+            # after the pause are late only if they belong to that last window.
+            newest = part.watermark.max_event_ms
+            limit = self.windows.start_of(newest) + self.windows.window_ms
+            guess = min(newest - self.settings.grace_ms + int(quiet_s * 1000), limit)
             if guess > part.watermark.value_ms:
                 part.watermark.value_ms = guess
                 await self.close_partition(p)

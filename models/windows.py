@@ -157,9 +157,15 @@ class TumblingWindows:
         acc.add(values)
         return Outcome.ACCEPTED
 
+    def ready(self, series: SeriesWindows, *, watermark_ms: int) -> list[int]:
+        """Return, oldest first, the starts of the windows the watermark has passed."""
+        return sorted(s for s in series.windows if s + self.window_ms <= watermark_ms)
+
     def close(
         self, series: SeriesWindows, *, watermark_ms: int
     ) -> list[tuple[int, WindowAccumulator]]:
         """Remove and return, oldest first, the windows the watermark has passed."""
-        ready = sorted(s for s in series.windows if s + self.window_ms <= watermark_ms)
-        return [(start, series.windows.pop(start)) for start in ready]
+        return [
+            (start, series.windows.pop(start))
+            for start in self.ready(series, watermark_ms=watermark_ms)
+        ]

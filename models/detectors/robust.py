@@ -1,0 +1,131 @@
+"""Robust rolling baseline: per-feature median and MAD over the last points learned.
+
+>>> det = RobustBaselineDetector(window_size=20, warmup=5)
+>>> for ts in range(20):
+...     det.learn_one({"rtt_ms": 20.0 + ts % 3}, ts)
+>>> det.score_one({"rtt_ms": 21.0}, 20).value < 0.1
+True
+>>> s = det.score_one({"rtt_ms": 60.0}, 21)
+>>> s.value > 0.99, s.expected, s.observed
+(True, {'rtt_ms': 21.0}, {'rtt_ms': 60.0})
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+
+import numpy as np
+
+from models.detectors.score import Score, finite_items, squash
+
+__all__ = ["RobustBaselineDetector", "robust_location_scale"]
+
+#: Makes the MAD a consistent estimator of the standard deviation of normal data.
+MAD_TO_SIGMA = 1.4826
+#: The same for the mean absolute deviation.
+MEAN_AD_TO_SIGMA = 1.2533
+
+
+def robust_location_scale(
+    values: np.ndarray | list[float], min_rel_scale: float = 0.01, min_abs_scale: float = 0.0
+) -> tuple[float, float]:
+    """Median and MAD-based scale of ``values``, floored so constants do not divide by 0.
+
+    When the MAD is 0 the mean absolute deviation is used instead. The floor is
+    ``min_rel_scale * |median|``, ``min_abs_scale`` and 1e-9: a metric that never moved
+    should flag a 1 % change as a few sigmas, not as infinitely anomalous. A metric whose
+    median is 0 (error counts) needs ``min_abs_scale``, its resolution: otherwise the
+    first error after a quiet window is infinitely surprising.
+
+    >>> robust_location_scale([1.0, 2.0, 3.0, 4.0, 100.0])
+    (3.0, 1.4826)
+    >>> robust_location_scale([5.0, 5.0, 5.0])
+    (5.0, 0.05)
+    >>> robust_location_scale([0.0, 0.0, 0.0, 4.0])
+    (0.0, 1.2533)
+    >>> robust_location_scale([0.0, 0.0, 0.0], min_abs_scale=0.5)
+    (0.0, 0.5)
+    """
+    arr = np.asarray(values, dtype=float)
+    median = float(np.median(arr))
+    deviations = np.abs(arr - median)
+    scale = MAD_TO_SIGMA * float(np.median(deviations))
+    if scale == 0.0:
+        # Over half the values equal the median (discrete metrics, error counts): the
+        # mean absolute deviation still sees the others.
+        scale = MEAN_AD_TO_SIGMA * float(np.mean(deviations))
+    return median, max(scale, min_rel_scale * abs(median), min_abs_scale, 1e-9)
+
+
+class RobustBaselineDetector:
+    """Robust z-score of each feature against a rolling median / MAD baseline.
+
+    Parameters
+    ----------
+    window_size : int
+        Points per feature kept in the rolling baseline.
+    warmup : int
+        Points a feature needs before it is scored; until one feature has them, scores
+        are ``warm=False``.
+    z_half : float
+        Robust z-score that maps to a score of 0.5 (see :func:`squash`).
+    min_rel_scale, min_abs_scale : float
+        Floors of the scale, relative to the median and absolute (the resolution of
+        count-like features; see :func:`robust_location_scale`). ``min_abs_scale`` may
+        be a mapping feature -> floor (features not in it get 0).
+
+    Notes
+    -----
+    The score is the largest per-feature score: one broken metric is enough.
+    """
+
+    def __init__(
+        self,
+        window_size: int = 48,
+        warmup: int = 8,
+        z_half: float = 4.0,
+        min_rel_scale: float = 0.01,
+        min_abs_scale: float | Mapping[str, float] = 0.0,
+    ) -> None:
+        if not 2 <= warmup <= window_size:
+            raise ValueError(f"need 2 <= warmup <= window_size, got {warmup}, {window_size}")
+        self.window_size = window_size
+        self.warmup = warmup
+        self.z_half = z_half
+        self.min_rel_scale = min_rel_scale
+        self.min_abs_scale = min_abs_scale
+        self._values: dict[str, deque[float]] = {}
+
+    def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
+        """Score ``x`` against the baseline; None when ``x`` has no finite feature."""
+        items = finite_items(x)
+        if not items:
+            return None
+        contributions: dict[str, float] = {}
+        expected: dict[str, float] = {}
+        observed: dict[str, float] = {}
+        for name, value in items:
+            window = self._values.get(name)
+            if window is None or len(window) < self.warmup:
+                continue
+            floor = (
+                self.min_abs_scale.get(name, 0.0)
+                if isinstance(self.min_abs_scale, Mapping)
+                else self.min_abs_scale
+            )
+            median, scale = robust_location_scale(list(window), self.min_rel_scale, floor)
+            contributions[name] = squash(abs(value - median) / scale, self.z_half)
+            expected[name] = median
+            observed[name] = value
+        if not contributions:
+            return Score(0.0, warm=False)
+        return Score(max(contributions.values()), True, contributions, expected, observed)
+
+    def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
+        """Add the finite features of ``x`` to their rolling windows."""
+        for name, value in finite_items(x):
+            window = self._values.get(name)
+            if window is None:
+                window = self._values[name] = deque(maxlen=self.window_size)
+            window.append(value)
