@@ -10,6 +10,7 @@ the state machine, so no alert is sent twice for one transition.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import faust
@@ -20,6 +21,8 @@ from alerts.rules import ThresholdRule
 from alerts.state import AlertState, Phase, evaluate
 from schemas import Alert, DecodeError, MetricWindow, decode
 from streams.metrics import PipelineMetrics
+
+log = logging.getLogger(__name__)
 
 
 def state_to_json(state: AlertState) -> dict[str, Any]:
@@ -46,29 +49,33 @@ def register_alert_agent(
 ) -> None:
     """Wire the threshold rules to the closed windows of ``source``."""
 
+    async def apply_rule(rule: ThresholdRule, window: MetricWindow, partition: int) -> None:
+        key = rule.fingerprint(window.entity_id)
+        state = state_from_json(table.get(key))
+        new_state, alert = evaluate(rule, state, window)
+        if alert is not None:
+            await send_durably(alerts_topic, [(alert.fingerprint, alert)], metrics, "perf.alerts")
+            metrics.alerts_emitted.labels(status=alert.status.value).inc()
+        if new_state != state:
+            await persist_durably(table, [(key, state_to_json(new_state), partition)])
+
     async def evaluate_threshold_rules(stream: StreamT[Any]) -> None:
         async for event in stream.events():
             msg = event.message
             metrics.events_in.labels(topic="perf.metrics").inc()
             try:
-                window = decode(MetricWindow, msg.value)
+                window = decode(MetricWindow, msg.value or b"")
+                for rule in rules:
+                    if rule.entity_type == window.entity_type:
+                        await apply_rule(rule, window, msg.partition)
             except DecodeError as exc:
                 letter = dead_letter(msg, exc.reason, exc.error_type)
                 await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
-                continue
-            for rule in rules:
-                if rule.entity_type != window.entity_type:
-                    continue
-                key = rule.fingerprint(window.entity_id)
-                state = state_from_json(table.get(key))
-                new_state, alert = evaluate(rule, state, window)
-                if alert is not None:
-                    await send_durably(
-                        alerts_topic, [(alert.fingerprint, alert)], metrics, "perf.alerts"
-                    )
-                    metrics.alerts_emitted.labels(status=alert.status.value).inc()
-                if new_state != state:
-                    await persist_durably(table, [(key, state_to_json(new_state), msg.partition)])
+            except Exception as exc:
+                # A bug must neither kill the agent (faust#175) nor lose the window.
+                log.exception("cannot evaluate rules on %s@%d", msg.topic, msg.offset)
+                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
+                await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
 
     app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
 

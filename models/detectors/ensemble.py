@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from models.detectors.calibration import QuantileCalibrator
 from models.detectors.forecast import ForecastResidualDetector
 from models.detectors.hst import HalfSpaceTreesDetector
+from models.detectors.peer import PeerGroupDetector
 from models.detectors.robust import RobustBaselineDetector
 from models.detectors.score import Detector, Score, finite_items
 
@@ -52,7 +53,8 @@ class EnsembleDetector:
     false-alarm rate of each near its healthy tail). The ensemble is warm once one member
     is warm and calibrated.
 
-    Two rules keep the baseline honest:
+    During warm-up every point is learned (there is nothing yet to judge it by). After
+    it, two rules keep the baseline honest:
 
     * a point scoring at least ``threshold`` is not learned, so an incident does not
       poison the baseline it is judged against;
@@ -64,7 +66,9 @@ class EnsembleDetector:
     Parameters
     ----------
     members : sequence of Detector, optional
-        Detectors to combine, in their initial (unlearned) state; deep-copied. Default:
+        Detectors to combine, in their initial (unlearned) state; deep-copied, except the
+        :class:`~models.detectors.peer.Cohort` of a peer-group member, which stays
+        shared. Default:
         robust baseline, Half-Space Trees (seeded with ``seed``) and Holt-Winters
         residuals with ``period_ms`` / ``step_ms``.
     threshold : float
@@ -99,13 +103,20 @@ class EnsembleDetector:
         self.threshold = threshold
         self.shift_windows = shift_windows
         self.seed = seed
-        self._template = copy.deepcopy(template)
-        self.members: list[Detector] = copy.deepcopy(template)
+        self._template = self._copy(template)
+        self.members: list[Detector] = self._copy(template)
         self.calibrators = [
             QuantileCalibrator(history_size, min_history=min_history) for _ in template
         ]
         self._streak: list[tuple[dict[str, float], int]] = []
         self.rebaselines = 0
+
+    @staticmethod
+    def _copy(members: Sequence[Detector]) -> list[Detector]:
+        # A peer-group member's cohort is shared state fed by the other entities: copy
+        # the member, not the cohort.
+        shared = {id(m.cohort): m.cohort for m in members if isinstance(m, PeerGroupDetector)}
+        return copy.deepcopy(list(members), memo=shared)
 
     def _evaluate(
         self, x: Mapping[str, float], ts_ms: int
@@ -162,7 +173,7 @@ class EnsembleDetector:
             member.learn_one(x, ts_ms)
 
     def _rebaseline(self) -> None:
-        self.members = copy.deepcopy(self._template)
+        self.members = self._copy(self._template)
         for point, ts_ms in self._streak:
             for member in self.members:
                 member.learn_one(point, ts_ms)

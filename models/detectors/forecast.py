@@ -49,15 +49,21 @@ class _Series:
         return len(self.first) >= max(2, self.seasonality)
 
 
-def _fix_additive_init(model: Any, first: list[float]) -> None:
+def _fix_seasonal_init(model: Any, first: list[float]) -> None:
     # River 0.26 initialises additive seasonal indices as ratios y / level (the
     # multiplicative formula), which leaves the seasonal pattern in the residuals for many
-    # seasons; additive indices are differences y - level.
+    # seasons; additive indices are differences y - level. And its initial trend is the
+    # mean step over the first season, which for a seasonal series is mostly the season
+    # itself (a sine read from its peak looks like a steep decline): one season says
+    # nothing about the trend, so start it at 0.
     if model.season is None or model.multiplicative:
         return
     level = model.level[-1]
     model.season.clear()
     model.season.extend(y - level for y in first)
+    if model.trend is not None:
+        model.trend.clear()
+        model.trend.append(0.0)
 
 
 class ForecastResidualDetector:
@@ -180,7 +186,7 @@ class ForecastResidualDetector:
             series.first.append(value)
             model.learn_one(value)
             if series.ready:
-                _fix_additive_init(model, series.first)
+                _fix_seasonal_init(model, series.first)
             series.last_ts_ms = ts_ms
             return
         # Fill skipped steps with the forecast (at most one season) to keep the phase.

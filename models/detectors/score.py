@@ -116,10 +116,11 @@ def squash(z: float, z_half: float, power: float = 3.0) -> float:
     """
     if z <= 0.0:
         return 0.0
-    if math.isinf(z):
+    try:
+        ratio = math.pow(z / z_half, power)
+    except OverflowError:
         return 1.0
-    ratio = math.pow(z_half / z, power)
-    return 1.0 / (1.0 + ratio)
+    return ratio / (1.0 + ratio) if math.isfinite(ratio) else 1.0
 
 
 def finite_items(x: Mapping[str, float]) -> list[tuple[str, float]]:
