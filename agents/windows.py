@@ -89,11 +89,8 @@ class WindowAggregator:
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop cached state of revoked partitions; it is rebuilt from the table on reuse."""
         for p in partitions:
-            part = self.partitions.pop(p, None)
-            for key in list(self.series):
-                if self.series[key].partition == p:
-                    del self.series[key]
-            del part
+            self.partitions.pop(p, None)
+        self.series = {k: s for k, s in self.series.items() if s.partition not in partitions}
 
     async def adopt_partitions(self, partitions: Iterable[int]) -> None:
         """Take over recovered partitions: rebuild them and close what their watermark passed.

@@ -1,0 +1,33 @@
+"""Placement optimisation: CP-SAT placement of pending workloads, and the baselines it beats.
+
+Pure computation (numpy, OR-Tools, :mod:`schemas`); no I/O and no clock. Build a
+:class:`PlacementProblem`, solve it with :class:`CpSatPlacer`, compare with
+:func:`cheapest_first` or :func:`greedy_best_fit`. :mod:`optimizers.evaluate` generates
+synthetic instances and measures quality and solve time.
+"""
+
+from optimizers.baselines import cheapest_first, greedy_best_fit, random_placement
+from optimizers.placement import CpSatPlacer
+from optimizers.problem import (
+    ObjectiveWeights,
+    PendingWorkload,
+    PlacementProblem,
+    ProviderCapacity,
+    feasible,
+)
+from optimizers.result import PlacementResult, Unplaced, violations
+
+__all__ = [
+    "CpSatPlacer",
+    "ObjectiveWeights",
+    "PendingWorkload",
+    "PlacementProblem",
+    "PlacementResult",
+    "ProviderCapacity",
+    "Unplaced",
+    "cheapest_first",
+    "feasible",
+    "greedy_best_fit",
+    "random_placement",
+    "violations",
+]
