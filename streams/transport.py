@@ -29,6 +29,9 @@ DRAIN_CALL = "await self.wait_first(callback(message), self.suspend_flow.wait())
 class FastHandoffConsumer(Consumer):
     """Faust's aiokafka consumer, minus the per-record task race when nothing can block."""
 
+    _queues: tuple[Any, ...] = ()
+    _queues_for: int = -1
+
     def _handoff_cannot_block(self) -> bool:
         app: Any = self.app
         if self.suspend_flow.is_set() or not app.flow_control.is_active():
@@ -36,7 +39,12 @@ class FastHandoffConsumer(Consumer):
         buffer = app.producer.buffer
         if buffer.size > buffer.max_messages:
             return False
-        return not any(topic.queue.full() for topic in app.topics)
+        topics = app.topics
+        if len(topics) != self._queues_for:
+            # Subscriptions change only on (re)start; looking the queues up per record costs.
+            self._queues = tuple(topic.queue for topic in topics)
+            self._queues_for = len(topics)
+        return not any(queue.full() for queue in self._queues)
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
         # Only _drain_messages calls wait_first with exactly (hand-off, suspend_flow.wait()).
