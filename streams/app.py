@@ -13,9 +13,10 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.alerting import register_alert_agent
+from agents.anomalies import register_anomaly_agent
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import ThresholdRule, load_rules
-from schemas import Alert, DeadLetter, EntityType, MetricWindow, ProviderSample
+from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
@@ -153,6 +154,16 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             "fingerprint_to_alert_state",
             partitions=settings.partitions,
         ),
+    )
+
+    register_anomaly_agent(
+        app,
+        metrics=metrics,
+        source=in_topic("perf.metrics"),
+        anomalies_topic=out_topic("perf.anomalies", Anomaly),
+        dlq_topic=dlq_topic,
+        table=app.Table("entity_to_detector_state", partitions=settings.partitions),
+        threshold=settings.anomaly_threshold,
     )
 
     @app.page("/metrics")

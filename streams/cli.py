@@ -1,6 +1,7 @@
 """The ``computeperf`` command: Faust's click CLI (``worker``, ``tables``, ...) plus ours.
 
-Our commands: ``simulate`` (the marketplace simulator), ``bench pipeline`` (throughput and
+Our commands: ``simulate`` (the marketplace simulator), ``detect`` (score a CSV series
+from stdin), ``bench pipeline`` (throughput and
 latency against a raw aiokafka passthrough), ``evaluate placement|prediction`` (optimizer
 and predictor figures), ``run`` (broker + worker + simulator on this machine), ``topics``
 (create the topic registry's topics). Settings come from the
@@ -31,9 +32,10 @@ def main() -> None:
     """Entry point of the ``computeperf`` console script."""
     from bench.pipeline import bench_group
     from sim.cli import simulate
+    from streams.detect_cli import detect
     from streams.evaluate_cli import evaluate_group
     from streams.run import run_command
 
-    for command in (simulate, bench_group, evaluate_group, run_command, topics_command):
+    for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
         cli.add_command(command)
     create_app(Settings()).main()

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     stream_buffer_maxsize: int = Field(default=16_384, ge=1)
 
     rules_path: Path | None = None
+    anomaly_threshold: float = Field(default=0.9, gt=0, le=1)
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)

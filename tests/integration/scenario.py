@@ -37,14 +37,25 @@ class Scenario:
 
 
 def thermal_scenario(
-    *, providers: int = 4, span_s: int = 120, seed: int = 7, hot: int = 1
+    *,
+    providers: int = 4,
+    span_s: int = 120,
+    seed: int = 7,
+    hot: int = 1,
+    incident_s: tuple[int, int] = (30, 70),
 ) -> Scenario:
-    """``span_s`` seconds of 1 Hz telemetry ending a few minutes ago, one thermal incident."""
+    """``span_s`` seconds of 1 Hz telemetry ending a few minutes ago, one thermal incident
+    from ``incident_s[0]`` to ``incident_s[1]`` seconds into the run."""
     start_ms = (int(time.time() * 1000) - span_s * 1000 - 300_000) // WINDOW_MS * WINDOW_MS
     sim_probe = MarketplaceSim(seed=seed, providers=providers, workloads=2)
     hot_id = sim_probe.provider_id(hot)
+    begin_s, end_s = incident_s
     incident = Incident(
-        IncidentKind.THERMAL_THROTTLING, hot_id, start_ms + 30_000, start_ms + 70_000, 1.0
+        IncidentKind.THERMAL_THROTTLING,
+        hot_id,
+        start_ms + begin_s * 1000,
+        start_ms + end_s * 1000,
+        1.0,
     )
     sim = MarketplaceSim(seed=seed, providers=providers, workloads=2, incidents=[incident])
     samples = [
