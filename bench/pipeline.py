@@ -80,13 +80,16 @@ def samples(n: int, start_ms: int, interval_ms: int, providers: int) -> Iterator
         )
 
 
-def bench_settings(base: Settings, run: str, tmp: Path, window_s: int | None = None) -> Settings:
+def bench_settings(
+    base: Settings, run: str, tmp: Path, agents: str, window_s: int | None = None
+) -> Settings:
     return base.model_copy(
         update={
             "topic_prefix": f"bench{run}.",
             "app_id": f"computeperf-bench-{run}",
             "data_dir": tmp / run,
             "web_port": kafka.free_port(),
+            "agents": agents,
             "window_s": window_s or base.window_s,
             "grace_s": 0 if window_s else base.grace_s,
             "idle_close_s": 5.0,
@@ -243,7 +246,9 @@ async def latency_run(settings: Settings, rate: float, duration_s: float) -> dic
     }
 
 
-def run_bench(events: int, window_s: int, rate: float, duration_s: float) -> dict[str, Any]:
+def run_bench(
+    events: int, window_s: int, rate: float, duration_s: float, agents: str
+) -> dict[str, Any]:
     base = Settings()
     broker = None
     if not kafka.serves_metadata(base.kafka_bootstrap_servers):
@@ -259,7 +264,7 @@ def run_bench(events: int, window_s: int, rate: float, duration_s: float) -> dic
     try:
         # The backlog is 1 Hz telemetry of PROVIDERS providers with the configured window
         # (60 s by default): the shape of production traffic.
-        settings = bench_settings(base, run, tmp)
+        settings = bench_settings(base, run, tmp, agents)
         asyncio.run(ensure_topics(settings))
         start_ms = int(time.time() * 1000) - 3_600_000 - events // PROVIDERS * 1000
         interval_ms = 1000
@@ -287,7 +292,7 @@ def run_bench(events: int, window_s: int, rate: float, duration_s: float) -> dic
         worker.stop()
 
         say(f"phase 3/3: live latency at {rate:.0f} events/s for {duration_s:.0f}s ...")
-        live = bench_settings(base, run + "l", tmp, window_s)
+        live = bench_settings(base, run + "l", tmp, agents, window_s)
         asyncio.run(ensure_topics(live))
         live_worker = WorkerProcess(live, tmp / "latency-worker.log")
         workers.append(live_worker.start())
@@ -301,6 +306,7 @@ def run_bench(events: int, window_s: int, rate: float, duration_s: float) -> dic
             **latency,
             "peak_rss_mb": round(peak_rss, 1),
             "window_s": window_s,
+            "agents": settings.agents,
             "latency_rate_per_s": rate,
             "partitions": settings.partitions,
             "batch_max": settings.batch_max,
@@ -323,12 +329,20 @@ def bench_group() -> None:
 @click.option("--window-s", default=2, show_default=True, help="Window length for the run.")
 @click.option("--rate", default=2000.0, show_default=True, help="Live samples/s (latency).")
 @click.option("--duration-s", default=15.0, show_default=True, help="Live phase length.")
+@click.option(
+    "--agents",
+    default="windows,alerts",
+    show_default=True,
+    help="Worker role under test: the telemetry stage by default; the anomaly stage is a "
+    "role of its own in production (see docs/benchmarks.md); 'windows,alerts,anomalies' "
+    "measures one worker running everything.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def bench_pipeline(
-    events: int, window_s: int, rate: float, duration_s: float, as_json: bool
+    events: int, window_s: int, rate: float, duration_s: float, agents: str, as_json: bool
 ) -> None:
     """Sustained throughput and e2e latency of the pipeline vs a raw passthrough."""
-    result = run_bench(events, window_s, rate, duration_s)
+    result = run_bench(events, window_s, rate, duration_s, agents)
     if as_json:
         click.echo(json.dumps(result))
     else:

@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
     settings = settings or Settings()
     register_codecs()
     app = ComputeperfApp(
-        settings.app_id,
+        settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store=settings.store,
         datadir=str(settings.data_dir),
@@ -122,49 +122,45 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
     alerts_topic = out_topic("perf.alerts", Alert)
     dlq_topic = out_topic("perf.dlq", DeadLetter)
 
-    provider_state = app.Table(
-        "provider_to_window_state",
-        partitions=settings.partitions,
-    )
-    register_window_agent(
-        app,
-        WindowAggregator(
-            settings=settings,
+    roles = settings.agent_set
+    if "windows" in roles:
+        register_window_agent(
+            app,
+            WindowAggregator(
+                settings=settings,
+                metrics=metrics,
+                source_name="telemetry.provider",
+                record_type=ProviderSample,
+                entity_type=EntityType.PROVIDER,
+                entity_of=lambda s: s.provider_id,
+                values_of=provider_values,
+                table=app.Table("provider_to_window_state", partitions=settings.partitions),
+                metrics_topic=metrics_topic,
+                dlq_topic=dlq_topic,
+            ),
+            in_topic("telemetry.provider"),
+            name="aggregate_provider_windows",
+        )
+    if "alerts" in roles:
+        register_alert_agent(
+            app,
+            rules=temperature_rule(settings),
             metrics=metrics,
-            source_name="telemetry.provider",
-            record_type=ProviderSample,
-            entity_type=EntityType.PROVIDER,
-            entity_of=lambda s: s.provider_id,
-            values_of=provider_values,
-            table=provider_state,
-            metrics_topic=metrics_topic,
+            source=in_topic("perf.metrics"),
+            alerts_topic=alerts_topic,
             dlq_topic=dlq_topic,
-        ),
-        in_topic("telemetry.provider"),
-        name="aggregate_provider_windows",
-    )
-    register_alert_agent(
-        app,
-        rules=temperature_rule(settings),
-        metrics=metrics,
-        source=in_topic("perf.metrics"),
-        alerts_topic=alerts_topic,
-        dlq_topic=dlq_topic,
-        table=app.Table(
-            "fingerprint_to_alert_state",
-            partitions=settings.partitions,
-        ),
-    )
-
-    register_anomaly_agent(
-        app,
-        metrics=metrics,
-        source=in_topic("perf.metrics"),
-        anomalies_topic=out_topic("perf.anomalies", Anomaly),
-        dlq_topic=dlq_topic,
-        table=app.Table("entity_to_detector_state", partitions=settings.partitions),
-        threshold=settings.anomaly_threshold,
-    )
+            table=app.Table("fingerprint_to_alert_state", partitions=settings.partitions),
+        )
+    if "anomalies" in roles:
+        register_anomaly_agent(
+            app,
+            metrics=metrics,
+            source=in_topic("perf.metrics"),
+            anomalies_topic=out_topic("perf.anomalies", Anomaly),
+            dlq_topic=dlq_topic,
+            table=app.Table("entity_to_detector_state", partitions=settings.partitions),
+            threshold=settings.anomaly_threshold,
+        )
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
@@ -173,6 +169,6 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "app_id": settings.app_id})
+        return web.json({"status": "ok", "group": settings.group_id, "agents": sorted(roles)})
 
     return app

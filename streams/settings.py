@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALL_AGENTS = ("windows", "alerts", "anomalies")
 
 
 class Settings(BaseSettings):
@@ -33,6 +35,9 @@ class Settings(BaseSettings):
         ),
     )
     app_id: str = "computeperf"
+    # Which agents this worker runs (a worker role). Workers with the same role set form
+    # one consumer group; a stage can so be scaled on its own (docs/architecture.md).
+    agents: str = ",".join(ALL_AGENTS)
     topic_prefix: str = ""
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
@@ -60,6 +65,31 @@ class Settings(BaseSettings):
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
+
+    @field_validator("agents")
+    @classmethod
+    def _known_agents(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(ALL_AGENTS))
+        if unknown or not names:
+            raise ValueError(f"agents must be a comma list of {ALL_AGENTS}, got {value!r}")
+        return ",".join(n for n in ALL_AGENTS if n in names)
+
+    @property
+    def agent_set(self) -> frozenset[str]:
+        """The agents this worker runs."""
+        return frozenset(self.agents.split(","))
+
+    @property
+    def group_id(self) -> str:
+        """Consumer group (and table namespace) of this worker's role.
+
+        >>> Settings(agents="windows,alerts").group_id
+        'computeperf-windows.alerts'
+        """
+        if self.agent_set == frozenset(ALL_AGENTS):
+            return self.app_id
+        return f"{self.app_id}-{self.agents.replace(',', '.')}"
 
     @property
     def window_ms(self) -> int:

@@ -1,0 +1,33 @@
+"""Worker roles: a worker runs the agents it is configured for, in its own group."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from streams.app import create_app
+from streams.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("agents", "expected"),
+    [
+        (
+            "windows,alerts,anomalies",
+            {"aggregate_provider_windows", "evaluate_threshold_rules", "score_entity_windows"},
+        ),
+        ("windows,alerts", {"aggregate_provider_windows", "evaluate_threshold_rules"}),
+        ("anomalies", {"score_entity_windows"}),
+    ],
+)
+def test_worker_runs_only_its_agents(agents: str, expected: set[str]) -> None:
+    app = create_app(Settings(agents=agents, kafka_bootstrap_servers="127.0.0.1:1"))
+    names = {name.rsplit(".", 1)[-1] for name in app.agents}
+    assert names == expected
+    assert app.conf.id == Settings(agents=agents).group_id
+
+
+def test_all_agents_keep_the_plain_app_id_and_unknown_roles_are_refused() -> None:
+    assert Settings(agents="anomalies,windows,alerts").group_id == "computeperf"
+    with pytest.raises(ValidationError, match="agents must be"):
+        Settings(agents="windows,bogus")
