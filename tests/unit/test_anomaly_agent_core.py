@@ -22,13 +22,11 @@ from agents.anomalies import (
     encode_state,
     encoded_size,
     load_state,
-    register_anomaly_agent,
     score_window,
 )
 from models.detectors import EnsembleDetector
-from schemas import Anomaly, DeadLetter, MetricStats, MetricWindow, encode
+from schemas import Anomaly, MetricStats, MetricWindow, encode
 from streams.app import create_app
-from streams.codec import codec_name
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 
@@ -253,31 +251,8 @@ def test_registered_agent_scores_windows_in_a_fresh_app() -> None:
         settings = Settings(topic_prefix="unit.", partitions=2)
         app = create_app(settings)
 
-        def out_topic(name: str, record: type[Any]) -> Any:
-            return app.topic(
-                settings.topic(name),
-                key_serializer="utf8",
-                value_serializer=codec_name(record),
-                partitions=settings.partitions,
-            )
-
-        source = app.topic(
-            settings.topic("perf.metrics"),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
-        table = app.Table("entity_to_detector_state", partitions=settings.partitions)
-        register_anomaly_agent(
-            app,
-            metrics=app.pipeline_metrics,
-            source=source,
-            anomalies_topic=out_topic("perf.anomalies", Anomaly),
-            dlq_topic=out_topic("perf.dlq", DeadLetter),
-            table=table,
-        )
+        # create_app wires the agent (all agents by default); use that very one.
+        table = app.tables["entity_to_detector_state"]
         app.finalize()
         app.flow_control.resume()
         agent = app.agents["score_entity_windows"]
