@@ -35,6 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.kafka import broker as kafka
 from schemas import MetricWindow, ProviderSample, encode
+from streams.produce import produce_durably
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.workers import WorkerProcess
@@ -95,23 +96,6 @@ def bench_settings(
             "idle_close_s": 5.0,
         }
     )
-
-
-async def produce_all(settings: Settings, topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-    )
-    await producer.start()
-    try:
-        for i in range(0, len(values), 5000):
-            chunk = values[i : i + 5000]
-            futures = [await producer.send(topic, key=k, value=v) for k, v in chunk]
-            await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 async def create_topic(settings: Settings, name: str) -> None:
@@ -275,7 +259,9 @@ def run_bench(
         ]
         source = settings.topic("telemetry.provider")
         say(f"producing the backlog to {source} ...")
-        asyncio.run(produce_all(settings, source, values))
+        asyncio.run(
+            produce_durably(settings.kafka_bootstrap_servers, ((source, k, v) for k, v in values))
+        )
 
         say("phase 1/3: raw aiokafka passthrough ...")
         sink = settings.topic("bench.passthrough")

@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra.kafka.broker import free_port
 from schemas import Record, decode
+from streams.produce import produce_durably
 from streams.settings import Settings
 from streams.workers import WorkerProcess
 
@@ -47,19 +48,8 @@ def start_worker(settings: Settings, tmp: Path, name: str = "worker") -> WorkerP
 
 async def produce(settings: Settings, items: Iterable[tuple[str, str, bytes]]) -> int:
     """Produce ``(logical topic, key, value bytes)`` durably; return the count."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
-    )
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(settings.topic(topic), key=key.encode(), value=value)
-            for topic, key, value in items
-        ]
-        await asyncio.gather(*futures)
-        return len(futures)
-    finally:
-        await producer.stop()
+    physical = ((settings.topic(t), key.encode(), value) for t, key, value in items)
+    return await produce_durably(settings.kafka_bootstrap_servers, physical)
 
 
 async def drain(
