@@ -228,8 +228,8 @@ class WindowAggregator:
         changed = [key for key, starts in ready.items() if starts]
         for key in changed:
             series = self.series[key]
-            for start in ready[key]:
-                del series.windows[start]
+            # Same watermark as above, so this forgets exactly the windows just emitted.
+            self.windows.close(series, watermark_ms=wm)
             if not series.windows:
                 part.open_keys.discard(key)
         await self._persist(changed)
