@@ -8,8 +8,10 @@ Two pacing modes:
   ``send`` futures in flight and awaited in chunks (one round trip per chunk instead
   of one per record).
 
-Either way every record counted as sent has been acknowledged by the broker
-(``acks="all"``, idempotent producer) before :func:`publish` returns.
+Each record's Kafka timestamp is its event time (``ts_ms``), so history can be found by
+time (``computeperf replay``). Either way every record counted as sent has been
+acknowledged by the broker (``acks="all"``, idempotent producer) before :func:`publish`
+returns.
 
 >>> import asyncio
 >>> from sim import MarketplaceSim
@@ -57,7 +59,11 @@ class Producer(Protocol):
     async def flush(self) -> None: ...
 
     async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        timestamp_ms: int | None = None,
     ) -> Awaitable[object]: ...
 
 
@@ -166,8 +172,13 @@ async def publish(
                 await drain()
                 if not await wait_until(rec.ts_ms):
                     break
+            # The Kafka timestamp is the event time, so history can be found by time
+            # (offsets_for_times: `computeperf replay`).
             fut = await producer.send(
-                settings.topic(rec.topic), value=encode(rec.record), key=rec.key.encode()
+                settings.topic(rec.topic),
+                value=encode(rec.record),
+                key=rec.key.encode(),
+                timestamp_ms=rec.ts_ms,
             )
             pending.append(fut)
             pending_topics.append(rec.topic)
@@ -211,7 +222,11 @@ class MemoryProducer:
         self.flushed = True
 
     async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        timestamp_ms: int | None = None,
     ) -> Awaitable[object]:
         self.sent.append((topic, key, value))
         fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()

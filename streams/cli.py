@@ -4,7 +4,8 @@ Our commands: ``simulate`` (the marketplace simulator), ``detect`` (score a CSV 
 from stdin), ``bench pipeline`` (throughput and
 latency against a raw aiokafka passthrough), ``evaluate placement|prediction`` (optimizer
 and predictor figures), ``run`` (broker + worker + simulator on this machine), ``topics``
-(create the topic registry's topics). Settings come from the
+(create the topic registry's topics), ``replay`` (historical telemetry through the
+pipeline into a namespace). Settings come from the
 environment (``COMPUTEPERF_*``, ``KAFKA_BOOTSTRAP_SERVERS``); see streams/settings.py.
 """
 
@@ -35,11 +36,20 @@ def main() -> None:
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
+    from streams.replay import replay_command
     from streams.run import run_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
 
-    for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
+    for command in (
+        simulate,
+        detect,
+        bench_group,
+        evaluate_group,
+        run_command,
+        replay_command,
+        topics_command,
+    ):
         cli.add_command(command)
     create_app(Settings()).main()

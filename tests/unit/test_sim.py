@@ -437,11 +437,17 @@ class _TimedProducer(MemoryProducer):
     def __init__(self) -> None:
         super().__init__()
         self.sent_at_ms: list[int] = []
+        self.timestamps: list[int | None] = []
 
     async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        timestamp_ms: int | None = None,
     ) -> Awaitable[object]:
         self.sent_at_ms.append(time.time_ns() // 1_000_000)
+        self.timestamps.append(timestamp_ms)
         return await super().send(topic, value=value, key=key)
 
 
@@ -456,6 +462,8 @@ def test_publish_realtime_never_sends_before_event_time() -> None:
     )
     assert n == len(recs)
     assert all(at >= r.ts_ms for at, r in zip(fake.sent_at_ms, recs, strict=True))
+    # The Kafka record time is the event time (what `computeperf replay` seeks by).
+    assert fake.timestamps == [r.ts_ms for r in recs]
     assert time.monotonic() - t0 >= 0.3  # it did wait for the last record's time
 
 

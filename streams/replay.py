@@ -1,0 +1,363 @@
+"""``computeperf replay``: run historical telemetry from Kafka through the same pipeline,
+in a namespace of its own, so live state is untouched.
+
+How it works:
+
+1. **Namespace.** ``--into NAME`` gives the replay its own topic prefix
+   (``<prefix>replay.NAME.``), consumer group and table namespace (``app_id``
+   ``<app_id>-replay-NAME``) and data folder: :func:`namespace_settings`.
+2. **Copy by time.** For every source topic (:data:`TIME_SOURCES`) and partition, the
+   first offset at or after ``--since`` is found with ``offsets_for_times`` (the Kafka
+   record timestamp: the simulator and well-behaved producers set it to the event time)
+   and records are copied, key, partition and timestamp unchanged, into the namespace's
+   topic until a record at or after ``--until`` or the end offset seen at the start
+   (live traffic that arrives meanwhile is not chased). The compacted catalog
+   (:data:`STATE_SOURCES`) is copied from its beginning up to ``--until``: it is state,
+   not history. ``--speed X`` paces the copy at X times the original rate (event time);
+   the default, 0, copies as fast as the broker takes it.
+3. **Same pipeline.** One worker (``streams.workers.WorkerProcess``, the agents of
+   ``--agents``) consumes the namespace's topics, exactly as a live worker consumes the
+   live ones, and writes the namespace's ``perf.*`` topics.
+4. **Done** when the worker's consumer group has committed every offset it consumes and
+   no output topic of the namespace grew for ``idle_close_s + 5`` seconds (the last
+   windows close through the idle watermark advance): :func:`wait_until_settled`.
+
+Nothing is written to a live topic and the live consumer groups are never joined.
+
+>>> live = Settings(app_id="computeperf", topic_prefix="")
+>>> ns = namespace_settings(live, "backtest-1", web_port=7000)
+>>> ns.topic("perf.metrics"), ns.app_id, ns.web_port
+('replay.backtest-1.perf.metrics', 'computeperf-replay-backtest-1', 7000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from infra.kafka.broker import free_port
+from sim.cli import parse_start
+from streams.produce import Outgoing, durable_producer, send_all
+from streams.settings import Settings
+from streams.topics import TOPICS, ensure_topics
+from streams.workers import WorkerProcess
+
+__all__ = [
+    "STATE_SOURCES",
+    "TIME_SOURCES",
+    "ReplayPlan",
+    "copy_history",
+    "namespace_settings",
+    "plan_copy",
+    "replay_command",
+    "wait_until_settled",
+]
+
+# History: copied from --since to --until.
+TIME_SOURCES = ("telemetry.provider", "telemetry.workload", "workloads.lifecycle")
+# State (compacted): copied from the beginning to --until.
+STATE_SOURCES = ("providers.catalog",)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def namespace_settings(live: Settings, name: str, *, web_port: int | None = None) -> Settings:
+    """The settings of replay namespace ``name``: own topics, group, tables and data.
+
+    >>> namespace_settings(Settings(), "bad name")
+    Traceback (most recent call last):
+    ...
+    ValueError: replay name 'bad name' must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"replay name {name!r} must match {_NAME.pattern}")
+    return live.model_copy(
+        update={
+            "topic_prefix": f"{live.topic_prefix}replay.{name}.",
+            "app_id": f"{live.app_id}-replay-{name}",
+            "data_dir": Path(live.data_dir) / "replay" / name,
+            "web_port": web_port if web_port is not None else live.web_port,
+        }
+    )
+
+
+@dataclass
+class ReplayPlan:
+    """Per source partition: the first offset to copy and the end offset seen at the start."""
+
+    start: dict[TopicPartition, int] = field(default_factory=dict)
+    end: dict[TopicPartition, int] = field(default_factory=dict)
+
+    @property
+    def upper_bound(self) -> int:
+        """Records at most to copy (the ``--until`` cut can only make it fewer).
+
+        >>> tp = TopicPartition("t", 0)
+        >>> ReplayPlan({tp: 5}, {tp: 12}).upper_bound
+        7
+        """
+        return sum(max(0, self.end[tp] - off) for tp, off in self.start.items())
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+async def plan_copy(live: Settings, since_ms: int) -> ReplayPlan:
+    """Find, per live source partition, where ``since_ms`` starts and where the log ends."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=live.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        plan = ReplayPlan()
+        for name in (*TIME_SOURCES, *STATE_SOURCES):
+            tps = await _partitions(consumer, live.topic(name))
+            if not tps:
+                raise click.ClickException(f"live topic {live.topic(name)!r} does not exist")
+            ends = await consumer.end_offsets(tps)
+            plan.end.update(ends)
+            if name in STATE_SOURCES:
+                plan.start.update(await consumer.beginning_offsets(tps))
+                continue
+            found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+            for tp in tps:
+                hit = found.get(tp)
+                plan.start[tp] = hit.offset if hit is not None else ends[tp]
+        return plan
+    finally:
+        await consumer.stop()
+
+
+async def copy_history(
+    live: Settings,
+    target: Settings,
+    plan: ReplayPlan,
+    until_ms: int,
+    *,
+    speed: float = 0.0,
+    on_progress: Callable[[int], None] = lambda n: None,
+) -> dict[str, int]:
+    """Copy the planned live records before ``until_ms`` into ``target``'s topics.
+
+    Returns the records copied per logical topic. Each chunk is acknowledged by the
+    broker before the next is read, so a copy that returns has lost nothing.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=live.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=5000,
+    )
+    await consumer.start()
+    copied: dict[str, int] = dict.fromkeys((*TIME_SOURCES, *STATE_SOURCES), 0)
+    logical = {live.topic(n): n for n in copied}
+    first_ts: int | None = None
+    try:
+        todo = {tp for tp, off in plan.start.items() if off < plan.end[tp]}
+        consumer.assign(sorted(todo, key=lambda tp: (tp.topic, tp.partition)))
+        for tp in todo:
+            consumer.seek(tp, plan.start[tp])
+        wall_start = time.monotonic()
+        async with durable_producer(target.kafka_bootstrap_servers) as producer:
+            while todo:
+                batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+                chunk: list[Outgoing] = []
+                for tp, messages in batch.items():
+                    if tp not in todo:
+                        continue
+                    name = logical[tp.topic]
+                    for m in messages:
+                        if m.offset >= plan.end[tp] or m.timestamp >= until_ms:
+                            todo.discard(tp)
+                            consumer.pause(tp)
+                            break
+                        if m.value is None:
+                            continue  # a tombstone has nothing to replay
+                        chunk.append(
+                            Outgoing(target.topic(name), m.key, m.value, tp.partition, m.timestamp)
+                        )
+                        copied[name] += 1
+                    else:
+                        if messages and messages[-1].offset + 1 >= plan.end[tp]:
+                            todo.discard(tp)
+                            consumer.pause(tp)
+                if speed > 0 and chunk:
+                    newest = max(o.timestamp_ms or 0 for o in chunk)
+                    first_ts = first_ts if first_ts is not None else newest
+                    ahead = (newest - first_ts) / 1000.0 / speed - (time.monotonic() - wall_start)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                if chunk:
+                    await send_all(producer, chunk)
+                    on_progress(len(chunk))
+    finally:
+        await consumer.stop()
+    return copied
+
+
+async def _group_caught_up(
+    admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str
+) -> bool:
+    committed = await admin.list_consumer_group_offsets(group)
+    if not committed:
+        return False
+    ends = await consumer.end_offsets(list(committed))
+    return all(meta.offset >= ends[tp] for tp, meta in committed.items())
+
+
+async def _output_offsets(consumer: AIOKafkaConsumer, target: Settings) -> dict[str, int]:
+    outputs = [t.name for t in TOPICS if t.name.startswith("perf.")]
+    totals: dict[str, int] = {}
+    for name in outputs:
+        tps = await _partitions(consumer, target.topic(name))
+        ends = await consumer.end_offsets(tps) if tps else {}
+        totals[name] = sum(ends.values())
+    return totals
+
+
+async def wait_until_settled(
+    target: Settings, copied_inputs: int, *, settle_s: float, timeout_s: float = 3600.0
+) -> dict[str, int]:
+    """Wait until the namespace's worker consumed everything and its outputs stopped growing.
+
+    Returns the records per output topic of the namespace.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=target.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=target.kafka_bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, int] = {}
+        stable_since = time.monotonic()
+        while time.monotonic() < deadline:
+            outputs = await _output_offsets(consumer, target)
+            if outputs != last:
+                last, stable_since = outputs, time.monotonic()
+            caught_up = copied_inputs == 0 or await _group_caught_up(
+                admin, consumer, target.group_id
+            )
+            if caught_up and time.monotonic() - stable_since >= settle_s:
+                return last
+            await asyncio.sleep(1.0)
+        raise click.ClickException(f"replay did not settle within {timeout_s:.0f} s")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def _parse_time(text: str, option: str) -> int:
+    try:
+        return parse_start(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def say(text: str) -> None:
+    """A progress line on stderr."""
+    click.echo(f"[replay] {text}", err=True)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+@click.command("replay")
+@click.option(
+    "--since", "since_text", required=True, help="Start time (ISO 8601; UTC if no offset)."
+)
+@click.option("--until", "until_text", required=True, help="End time, exclusive.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Pace at this multiple of the original rate; 0 = as fast as possible.",
+)
+@click.option("--into", "name", default=None, help="Namespace name (default replay-<now>).")
+@click.option(
+    "--agents",
+    default=None,
+    help="Agents of the replay worker (as COMPUTEPERF_AGENTS; default: this worker's).",
+)
+@click.option(
+    "--logs",
+    type=click.Path(path_type=Path),
+    default=Path(".cache/replay"),
+    show_default=True,
+    help="Folder for the replay worker's log.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def replay_command(
+    since_text: str,
+    until_text: str,
+    speed: float,
+    name: str | None,
+    agents: str | None,
+    logs: Path,
+    as_json: bool,
+) -> None:
+    """Replay live telemetry of [--since, --until) through the pipeline into a namespace."""
+    since_ms, until_ms = _parse_time(since_text, "--since"), _parse_time(until_text, "--until")
+    if until_ms <= since_ms:
+        raise click.BadParameter("must be after --since", param_hint="--until")
+    live = Settings()
+    name = name or "replay-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    try:
+        target = namespace_settings(live, name, web_port=free_port()).model_copy(
+            update={"agents": Settings(agents=agents or live.agents).agents}
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    say(
+        f"{_iso(since_ms)} .. {_iso(until_ms)} into topics {target.topic('*')}, "
+        f"group {target.group_id}"
+    )
+    plan = asyncio.run(plan_copy(live, since_ms))
+    asyncio.run(ensure_topics(target))
+    Path(target.data_dir).mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess(target, logs / f"{name}.log")
+    say(f"starting a worker ({target.agents}); log {logs / (name + '.log')}")
+    worker.start()
+    started = time.monotonic()
+    try:
+        with click.progressbar(
+            length=plan.upper_bound, label="[replay] copying", file=sys.stderr
+        ) as bar:
+            copied = asyncio.run(
+                copy_history(live, target, plan, until_ms, speed=speed, on_progress=bar.update)
+            )
+        say(f"copied {sum(copied.values())} records; waiting for the pipeline to settle ...")
+        outputs = asyncio.run(
+            wait_until_settled(target, sum(copied.values()), settle_s=target.idle_close_s + 5)
+        )
+    finally:
+        worker.stop()
+    summary = {
+        "namespace": name,
+        "topic_prefix": target.topic_prefix,
+        "group": target.group_id,
+        "since": _iso(since_ms),
+        "until": _iso(until_ms),
+        "copied": copied,
+        "outputs": outputs,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    say(f"done: {json.dumps(outputs)} in {summary['elapsed_s']} s")
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+    else:
+        click.echo(f"replay {name}: outputs under topic prefix {target.topic_prefix!r}")
