@@ -6,6 +6,7 @@ No module-level app: tests, benchmarks and the CLI each build their own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.alerting import register_alert_agent
 from agents.anomalies import register_anomaly_agent
+from agents.fleet import register_fleet_agents
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import ThresholdRule, load_rules
+from models.fleet import FleetView
 from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
@@ -162,8 +165,20 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             threshold=settings.anomaly_threshold,
         )
 
+    refresh_fleet: Callable[[], None] | None = None
+    if "fleet" in roles:
+        refresh_fleet = register_fleet_agents(
+            app,
+            view=FleetView(),
+            metrics=metrics,
+            topic=in_topic,
+            table=lambda name: app.Table(name, partitions=settings.partitions),
+        )
+
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
+        if refresh_fleet is not None:
+            refresh_fleet()
         # aiohttp refuses a charset inside content_type, so the header is set directly.
         return web.bytes(metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -75,6 +75,11 @@ class PipelineMetrics:
             registry=r,
         )
 
+        # Series that exist before the first event, so dashboards show 0, not "no data".
+        for status in ("firing", "resolved"):
+            self.alerts_emitted.labels(status=status)
+        self.windows_emitted.labels(entity_type="provider")
+
     def render(self) -> bytes:
         """Return the text exposition format for ``/metrics``."""
         return generate_latest(self.registry)

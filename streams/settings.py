@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ALL_AGENTS = ("windows", "alerts", "anomalies")
+ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet")
 
 
 class Settings(BaseSettings):

@@ -18,6 +18,16 @@ from streams.settings import Settings
         ),
         ("windows,alerts", {"aggregate_provider_windows", "evaluate_threshold_rules"}),
         ("anomalies", {"score_entity_windows"}),
+        (
+            "fleet",
+            {
+                "fleet_providers_catalog",
+                "fleet_perf_metrics",
+                "fleet_perf_alerts",
+                "fleet_perf_recommendations",
+                "fleet_perf_anomalies",
+            },
+        ),
     ],
 )
 def test_worker_runs_only_its_agents(agents: str, expected: set[str]) -> None:
@@ -28,6 +38,9 @@ def test_worker_runs_only_its_agents(agents: str, expected: set[str]) -> None:
 
 
 def test_all_agents_keep_the_plain_app_id_and_unknown_roles_are_refused() -> None:
-    assert Settings(agents="anomalies,windows,alerts").group_id == "computeperf"
+    assert Settings(agents="anomalies,windows,alerts,fleet").group_id == "computeperf"
+    assert Settings(agents="anomalies,windows,alerts").group_id == (
+        "computeperf-windows.alerts.anomalies"
+    )
     with pytest.raises(ValidationError, match="agents must be"):
         Settings(agents="windows,bogus")
