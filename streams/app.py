@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agents.alerting import register_alert_agent
 from agents.anomalies import register_anomaly_agent
 from agents.fleet import register_fleet_agents
+from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import ThresholdRule, load_rules
 from models.fleet import FleetView
@@ -174,6 +175,9 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             topic=in_topic,
             table=lambda name: app.Table(name, partitions=settings.partitions),
         )
+
+    if "reports" in roles:
+        register_report_jobs(app, settings)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:

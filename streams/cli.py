@@ -5,7 +5,7 @@ from stdin), ``bench pipeline`` (throughput and
 latency against a raw aiokafka passthrough), ``evaluate placement|prediction`` (optimizer
 and predictor figures), ``run`` (broker + worker + simulator on this machine), ``topics``
 (create the topic registry's topics), ``replay`` (historical telemetry through the
-pipeline into a namespace). Settings come from the
+pipeline into a namespace), ``report`` (the daily/weekly performance report). Settings come from the
 environment (``COMPUTEPERF_*``, ``KAFKA_BOOTSTRAP_SERVERS``); see streams/settings.py.
 """
 
@@ -37,6 +37,7 @@ def main() -> None:
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
     from streams.replay import replay_command
+    from streams.report_cli import report_command
     from streams.run import run_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
@@ -49,6 +50,7 @@ def main() -> None:
         evaluate_group,
         run_command,
         replay_command,
+        report_command,
         topics_command,
     ):
         cli.add_command(command)

@@ -38,16 +38,16 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.kafka.broker import free_port
 from sim.cli import parse_start
+from streams.history import HistoryPlan, history_consumer, partitions, plan_history, read_history
 from streams.produce import Outgoing, durable_producer, send_all
 from streams.settings import Settings
 from streams.topics import TOPICS, ensure_topics
@@ -56,7 +56,6 @@ from streams.workers import WorkerProcess
 __all__ = [
     "STATE_SOURCES",
     "TIME_SOURCES",
-    "ReplayPlan",
     "copy_history",
     "namespace_settings",
     "plan_copy",
@@ -91,60 +90,23 @@ def namespace_settings(live: Settings, name: str, *, web_port: int | None = None
     )
 
 
-@dataclass
-class ReplayPlan:
-    """Per source partition: the first offset to copy and the end offset seen at the start."""
-
-    start: dict[TopicPartition, int] = field(default_factory=dict)
-    end: dict[TopicPartition, int] = field(default_factory=dict)
-
-    @property
-    def upper_bound(self) -> int:
-        """Records at most to copy (the ``--until`` cut can only make it fewer).
-
-        >>> tp = TopicPartition("t", 0)
-        >>> ReplayPlan({tp: 5}, {tp: 12}).upper_bound
-        7
-        """
-        return sum(max(0, self.end[tp] - off) for tp, off in self.start.items())
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    parts = consumer.partitions_for_topic(topic)
-    if not parts:
-        await consumer._client.force_metadata_update()
-        parts = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(parts)]
-
-
-async def plan_copy(live: Settings, since_ms: int) -> ReplayPlan:
-    """Find, per live source partition, where ``since_ms`` starts and where the log ends."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=live.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        plan = ReplayPlan()
-        for name in (*TIME_SOURCES, *STATE_SOURCES):
-            tps = await _partitions(consumer, live.topic(name))
-            if not tps:
-                raise click.ClickException(f"live topic {live.topic(name)!r} does not exist")
-            ends = await consumer.end_offsets(tps)
-            plan.end.update(ends)
-            if name in STATE_SOURCES:
-                plan.start.update(await consumer.beginning_offsets(tps))
-                continue
-            found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
-            for tp in tps:
-                hit = found.get(tp)
-                plan.start[tp] = hit.offset if hit is not None else ends[tp]
-        return plan
-    finally:
-        await consumer.stop()
+async def plan_copy(live: Settings, since_ms: int) -> HistoryPlan:
+    """Find, per live source partition, where the copy starts and where the log ends."""
+    async with history_consumer(live.kafka_bootstrap_servers) as consumer:
+        try:
+            plan = await plan_history(consumer, map(live.topic, TIME_SOURCES), since_ms)
+            state = await plan_history(consumer, map(live.topic, STATE_SOURCES), None)
+        except LookupError as exc:
+            raise click.ClickException(f"live {exc}") from None
+    plan.start.update(state.start)
+    plan.end.update(state.end)
+    return plan
 
 
 async def copy_history(
     live: Settings,
     target: Settings,
-    plan: ReplayPlan,
+    plan: HistoryPlan,
     until_ms: int,
     *,
     speed: float = 0.0,
@@ -155,56 +117,31 @@ async def copy_history(
     Returns the records copied per logical topic. Each chunk is acknowledged by the
     broker before the next is read, so a copy that returns has lost nothing.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=live.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        max_poll_records=5000,
-    )
-    await consumer.start()
     copied: dict[str, int] = dict.fromkeys((*TIME_SOURCES, *STATE_SOURCES), 0)
     logical = {live.topic(n): n for n in copied}
     first_ts: int | None = None
-    try:
-        todo = {tp for tp, off in plan.start.items() if off < plan.end[tp]}
-        consumer.assign(sorted(todo, key=lambda tp: (tp.topic, tp.partition)))
-        for tp in todo:
-            consumer.seek(tp, plan.start[tp])
-        wall_start = time.monotonic()
-        async with durable_producer(target.kafka_bootstrap_servers) as producer:
-            while todo:
-                batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
-                chunk: list[Outgoing] = []
-                for tp, messages in batch.items():
-                    if tp not in todo:
-                        continue
-                    name = logical[tp.topic]
-                    for m in messages:
-                        if m.offset >= plan.end[tp] or m.timestamp >= until_ms:
-                            todo.discard(tp)
-                            consumer.pause(tp)
-                            break
-                        if m.value is None:
-                            continue  # a tombstone has nothing to replay
-                        chunk.append(
-                            Outgoing(target.topic(name), m.key, m.value, tp.partition, m.timestamp)
-                        )
-                        copied[name] += 1
-                    else:
-                        if messages and messages[-1].offset + 1 >= plan.end[tp]:
-                            todo.discard(tp)
-                            consumer.pause(tp)
-                if speed > 0 and chunk:
-                    newest = max(o.timestamp_ms or 0 for o in chunk)
-                    first_ts = first_ts if first_ts is not None else newest
-                    ahead = (newest - first_ts) / 1000.0 / speed - (time.monotonic() - wall_start)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
-                if chunk:
-                    await send_all(producer, chunk)
-                    on_progress(len(chunk))
-    finally:
-        await consumer.stop()
+    wall_start = time.monotonic()
+    async with (
+        history_consumer(live.kafka_bootstrap_servers) as consumer,
+        durable_producer(target.kafka_bootstrap_servers) as producer,
+    ):
+        async for batch in read_history(consumer, plan, until_ms):
+            chunk: list[Outgoing] = []
+            for m in batch:
+                if m.value is None:
+                    continue  # a tombstone has nothing to replay
+                name = logical[m.topic]
+                chunk.append(Outgoing(target.topic(name), m.key, m.value, m.partition, m.timestamp))
+                copied[name] += 1
+            if speed > 0 and chunk:
+                newest = max(o.timestamp_ms or 0 for o in chunk)
+                first_ts = first_ts if first_ts is not None else newest
+                ahead = (newest - first_ts) / 1000.0 / speed - (time.monotonic() - wall_start)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            if chunk:
+                await send_all(producer, chunk)
+                on_progress(len(chunk))
     return copied
 
 
@@ -222,7 +159,7 @@ async def _output_offsets(consumer: AIOKafkaConsumer, target: Settings) -> dict[
     outputs = [t.name for t in TOPICS if t.name.startswith("perf.")]
     totals: dict[str, int] = {}
     for name in outputs:
-        tps = await _partitions(consumer, target.topic(name))
+        tps = await partitions(consumer, target.topic(name))
         ends = await consumer.end_offsets(tps) if tps else {}
         totals[name] = sum(ends.values())
     return totals

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet")
+ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports")
 
 
 class Settings(BaseSettings):
@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
+
+    # Reports (streams/report_cli.py, agents/reports.py): e-mailed when both are set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    report_sender: str = "computeperf@localhost"
+    report_recipients: str = ""  # comma-separated addresses
+    report_daily_cron: str = "15 0 * * *"  # UTC: yesterday's report at 00:15
+    report_weekly_cron: str = "30 0 * * 1"  # UTC: last week's report on Mondays
 
     @field_validator("agents")
     @classmethod

@@ -38,7 +38,7 @@ def test_worker_runs_only_its_agents(agents: str, expected: set[str]) -> None:
 
 
 def test_all_agents_keep_the_plain_app_id_and_unknown_roles_are_refused() -> None:
-    assert Settings(agents="anomalies,windows,alerts,fleet").group_id == "computeperf"
+    assert Settings(agents="anomalies,windows,alerts,fleet,reports").group_id == "computeperf"
     assert Settings(agents="anomalies,windows,alerts").group_id == (
         "computeperf-windows.alerts.anomalies"
     )
