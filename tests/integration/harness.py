@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -15,7 +17,7 @@ from infra.kafka.broker import free_port
 from schemas import Record, decode
 from streams.produce import produce_durably
 from streams.settings import Settings
-from streams.workers import WorkerProcess
+from streams.workers import WorkerProcess, settings_env
 
 
 def fresh_settings(bootstrap: str, tmp: Path, **overrides: object) -> Settings:
@@ -38,6 +40,25 @@ def fresh_settings(bootstrap: str, tmp: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def run_cli(args: list[str], settings: Settings, tmp: Path, timeout_s: float = 300) -> str:
+    """Run ``computeperf ARGS`` under ``settings``; its stderr goes to ``tmp/<command>.stderr``.
+
+    Returns stdout; fails the test with the end of stderr when the command fails.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env=settings_env(settings),
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    (tmp / f"{args[0]}.stderr").write_text(done.stderr)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def start_worker(settings: Settings, tmp: Path, name: str = "worker") -> WorkerProcess:

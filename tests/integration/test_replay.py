@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,28 +16,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas import Alert, MetricWindow, ProviderSample
 from streams.settings import Settings
 from streams.topics import TOPICS, ensure_topics
-from streams.workers import settings_env
-from tests.integration.harness import decode_all, drain, fresh_settings, start_worker
+from tests.integration.harness import decode_all, drain, fresh_settings, run_cli, start_worker
 
 pytestmark = pytest.mark.kafka
 
 DAY_MS = 24 * 3600 * 1000
 SPAN_S = 90
-
-
-def _computeperf(args: list[str], settings: Settings, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env=settings_env(settings),
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    (cwd / f"{args[0]}.stderr").write_text(done.stderr)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 async def _end_offsets(settings: Settings, names: list[str]) -> dict[str, int]:
@@ -84,7 +66,7 @@ def test_replay_of_yesterday_gives_the_live_windows_and_leaves_live_untouched(
     # Yesterday, from the simulator's historical mode, with a thermal incident on provider
     # 0 so that alerts are part of what must replay identically.
     summary = json.loads(
-        _computeperf(
+        run_cli(
             [
                 "simulate",
                 "--backfill",
@@ -151,7 +133,7 @@ def test_replay_of_yesterday_gives_the_live_windows_and_leaves_live_untouched(
 
         until = datetime.fromtimestamp((start_ms + SPAN_S * 1000 + 60_000) / 1000, UTC)
         report = json.loads(
-            _computeperf(
+            run_cli(
                 [
                     "replay",
                     "--since",

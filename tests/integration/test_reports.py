@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -19,10 +17,8 @@ from aiosmtpd.controller import Controller
 
 from infra.kafka.broker import free_port
 from schemas import Report
-from streams.settings import Settings
 from streams.topics import ensure_topics
-from streams.workers import settings_env
-from tests.integration.harness import decode_all, drain, fresh_settings
+from tests.integration.harness import decode_all, drain, fresh_settings, run_cli
 
 pytestmark = pytest.mark.kafka
 
@@ -43,21 +39,6 @@ class Inbox:
         return "250 OK"
 
 
-def _computeperf(args: list[str], settings: Settings, tmp: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env=settings_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    (tmp / f"{args[0]}.stderr").write_text(done.stderr)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def test_daily_report_reaches_the_topic_and_the_smtp_server_with_its_charts(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -76,7 +57,7 @@ def test_daily_report_reaches_the_topic_and_the_smtp_server_with_its_charts(
         asyncio.run(ensure_topics(settings))
         today = time.time_ns() // 1_000_000 // DAY_MS * DAY_MS
         yesterday = datetime.fromtimestamp((today - DAY_MS) / 1000, UTC).isoformat()
-        _computeperf(
+        run_cli(
             ["simulate", "--backfill", "--start", yesterday, "--duration-s", "86400",
              "--rate", "0.01", "--providers", "4", "--workloads", "6", "--seed", "3",
              "--quiet"],
@@ -86,7 +67,7 @@ def test_daily_report_reaches_the_topic_and_the_smtp_server_with_its_charts(
         end = datetime.fromtimestamp(today / 1000, UTC).isoformat()
         out = tmp_path / "report.html"
         result = json.loads(
-            _computeperf(
+            run_cli(
                 ["report", "--period", "day", "--end", end, "--out", str(out), "--json"],
                 settings,
                 tmp_path,
