@@ -17,7 +17,7 @@ import faust
 from faust.types import StreamT, TableT, TopicT
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
-from alerts.rules import ThresholdRule
+from alerts.rules import Rule, ThresholdRule
 from alerts.state import AlertState, Phase, evaluate
 from schemas import Alert, DecodeError, MetricWindow, decode
 from streams.metrics import PipelineMetrics
@@ -40,7 +40,7 @@ def state_from_json(data: dict[str, Any] | None) -> AlertState:
 def register_alert_agent(
     app: faust.App,
     *,
-    rules: list[ThresholdRule],
+    rules: list[Rule],
     metrics: PipelineMetrics,
     source: TopicT,
     alerts_topic: TopicT,
@@ -66,7 +66,7 @@ def register_alert_agent(
             try:
                 window = decode(MetricWindow, msg.value or b"")
                 for rule in rules:
-                    if rule.entity_type == window.entity_type:
+                    if isinstance(rule, ThresholdRule) and rule.entity_type == window.entity_type:
                         await apply_rule(rule, window, msg.partition)
             except DecodeError as exc:
                 letter = dead_letter(msg, exc.reason, exc.error_type)

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agents.alerting import register_alert_agent
 from agents.anomalies import register_anomaly_agent
 from agents.windows import WindowAggregator, register_window_agent
-from alerts.rules import ThresholdRule, load_rules
+from alerts.rules import Rule, ThresholdRule, load_rules
 from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
@@ -52,7 +52,7 @@ def provider_values(sample: ProviderSample) -> dict[str, float | None]:
     return {name: getattr(sample, name) for name in ProviderSample.NUMERIC_FIELDS}
 
 
-def temperature_rule(settings: Settings) -> list[ThresholdRule]:
+def temperature_rule(settings: Settings) -> list[Rule]:
     """The default rules with the temperature limit and durations taken from settings."""
     rules = load_rules(settings.rules_path or DEFAULT_RULES)
     if settings.rules_path is not None:
@@ -66,7 +66,7 @@ def temperature_rule(settings: Settings) -> list[ThresholdRule]:
                 "resolve_threshold": min(r.effective_resolve_threshold, settings.temp_alert_p95_c),
             }
         )
-        if r.metric == "gpu_temp_c.p95"
+        if isinstance(r, ThresholdRule) and r.metric == "gpu_temp_c.p95"
         else r
         for r in rules
     ]
