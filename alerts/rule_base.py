@@ -101,7 +101,7 @@ class FlapPolicy(BaseModel):
 
     @field_validator("within_ms", "stable_for_ms", mode="before")
     @classmethod
-    def _parse(cls, value: Any) -> int:
+    def _parse(cls, value: Any) -> Any:
         return _duration(value)
 
 
@@ -159,7 +159,7 @@ class RuleBase(BaseModel):
 
     @field_validator("for_ms", "keep_firing_for_ms", mode="before")
     @classmethod
-    def _parse_durations(cls, value: Any) -> int:
+    def _parse_durations(cls, value: Any) -> Any:
         return _duration(value)
 
     @field_validator("name")
