@@ -34,10 +34,10 @@ kafka-down: ## Stop the broker started by kafka-up
 run: $(KAFKA_LIBS) ## Run broker, worker and simulator; metrics on http://127.0.0.1:6066/metrics
 	$(VENV)/bin/computeperf run
 
-test: $(KAFKA_LIBS) ## Run the whole suite (unit, doctests, integration on a real broker)
+test: $(KAFKA_LIBS) system-packages ## Run the whole suite (unit, doctests, integration on a real broker)
 	$(VENV)/bin/pytest
 
-test-unit: $(STAMP) ## Fast tests only (no broker)
+test-unit: $(STAMP) system-packages ## Fast tests only (no broker)
 	$(VENV)/bin/pytest -m "not kafka"
 
 lint: $(STAMP) ## ruff, ruff format --check and mypy
@@ -56,4 +56,13 @@ clean: kafka-down ## Remove the venv, caches, Kafka data and jars
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+
+system-packages: ## Debian packages the tests use: promtool (prometheus), prometheus-alertmanager
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null \
+	  || $(APT_INSTALL) $(SYSTEM_PACKAGES) \
+	  || { apt-get update -q && $(APT_INSTALL) $(SYSTEM_PACKAGES); }
+
+.PHONY: system-packages
 .PHONY: help venv kafka-jars kafka-up kafka-down run test test-unit lint bench lock clean

@@ -59,6 +59,7 @@ DURATION_KEYS: Final[frozenset[str]] = frozenset(
         "short_window",
         "warn_before",
         "resolve_before",
+        "after",
     }
 )
 

@@ -32,7 +32,7 @@ import yaml
 from pydantic import ValidationError, ValidationInfo, field_validator
 
 from alerts.rule_base import DURATION_KEYS, LABEL_NAME, RESERVED_LABELS, RuleBase
-from alerts.signal_rules import AnomalyRule, BudgetRule, BurnRateRule
+from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
 from schemas import MetricWindow
 
 __all__ = [
@@ -310,9 +310,10 @@ RULE_KINDS: Final[dict[str, type[RuleBase]]] = {
     "anomaly": AnomalyRule,
     "burn_rate": BurnRateRule,
     "budget": BudgetRule,
+    "absent": AbsenceRule,
 }
 
-Rule = ThresholdRule | AnomalyRule | BurnRateRule | BudgetRule
+Rule = ThresholdRule | AnomalyRule | BurnRateRule | BudgetRule | AbsenceRule
 
 
 def parse_rules(data: Any, *, source: str = "<rules>", path: Path | None = None) -> list[Rule]:
@@ -414,7 +415,10 @@ def parse_rules(data: Any, *, source: str = "<rules>", path: Path | None = None)
 
 
 def load_rules(path: Path) -> list[Rule]:
-    """Load and validate a YAML rules file of the form ``{rules: [...]}``.
+    """Load and validate a YAML rules file of the form ``{rules: [...]}``, or a folder.
+
+    A folder loads every ``*.yaml`` in it (sorted by name); a rule identity defined in two
+    files is an error naming both.
 
     Parameters
     ----------
@@ -438,6 +442,8 @@ def load_rules(path: Path) -> list[Rule]:
     ['GpuTemperatureHigh']
     """
     path = Path(path)
+    if path.is_dir():
+        return _load_folder(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -447,3 +453,26 @@ def load_rules(path: Path) -> list[Rule]:
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: invalid YAML: {exc}", path=path) from exc
     return parse_rules(data, source=str(path), path=path)
+
+
+def _load_folder(folder: Path) -> list[Rule]:
+    """Every ``*.yaml`` file of *folder* (sorted), rejecting one identity in two files."""
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise RuleError(f"{folder}: no *.yaml rules files in this folder", path=folder)
+    rules: list[Rule] = []
+    seen: dict[tuple[tuple[str, str], ...], Path] = {}
+    for file in files:
+        for index, rule in enumerate(load_rules(file)):
+            identity = tuple(sorted(rule.alert_labels("").items()))
+            if identity in seen:
+                raise RuleError(
+                    f"{file}: rules[{index}] ({rule.name}): same name, entity_type, severity "
+                    f"and labels as a rule in {seen[identity]}",
+                    path=file,
+                    index=index,
+                    field="name",
+                )
+            seen[identity] = file
+            rules.append(rule)
+    return rules

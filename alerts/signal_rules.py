@@ -25,7 +25,7 @@ from alerts.lifecycle import Observation
 from alerts.rule_base import RuleBase, duration_field
 from schemas import EntityType
 
-__all__ = ["AnomalyRule", "BudgetRule", "BurnRateRule", "SliKind"]
+__all__ = ["AbsenceRule", "AnomalyRule", "BudgetRule", "BurnRateRule", "SliKind"]
 
 SliKind = Literal["availability", "throughput", "latency_p95"]
 
@@ -200,3 +200,37 @@ class BudgetRule(RuleBase):
         return Observation(
             ts_ms, ts_ms, value, left_ms <= self.warn_before_ms, left_ms > resolve_ms
         )
+
+
+class AbsenceRule(RuleBase):
+    """Fire when an entity's windows stop arriving (an outage: no telemetry, no window).
+
+    Evaluated on every tick of the fleet's clock (a window closing for any entity of the
+    partition, or the evaluation's own clock): breach once the entity's last window ended
+    ``after`` or more before ``now``; healthy as soon as it is fresh again.
+
+    Examples
+    --------
+    >>> r = AbsenceRule(name="ProviderDown", severity="critical", after="3m")
+    >>> [r.observe(10**12 + m * 60_000, last_seen_end_ms=10**12).breach for m in (2, 3)]
+    [False, True]
+    """
+
+    kind: Literal["absent"] = "absent"
+    after_ms: int = Field(alias="after", gt=0)
+
+    @field_validator("after_ms", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        return duration_field(value)
+
+    @property
+    def display_threshold(self) -> float:
+        """``{threshold}`` renders ``after`` in minutes."""
+        return self.after_ms / 60_000
+
+    def observe(self, now_ms: int, last_seen_end_ms: int) -> Observation:
+        """The observation at ``now_ms`` of an entity last seen at ``last_seen_end_ms``."""
+        silent_ms = now_ms - last_seen_end_ms
+        breach = silent_ms >= self.after_ms
+        return Observation(now_ms, now_ms, silent_ms / 60_000, breach, not breach)

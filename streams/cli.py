@@ -38,6 +38,9 @@ def main() -> None:
     from streams.run import run_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
+    from streams.rules_cli import rules_group
+
+    cli.add_command(rules_group)  # computeperf rules export
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
 
     for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
