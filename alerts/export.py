@@ -63,6 +63,7 @@ def go_template(template: str, threshold: float) -> str:
         out.append(literal.replace("{{", '{{ "{{" }}'))
         if field is None:
             continue
+        spec = spec or ""
         if field == "entity_id":
             out.append("{{ $labels.entity_id }}")
         elif field == "threshold":
