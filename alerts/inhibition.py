@@ -99,6 +99,11 @@ class Dispatcher:
         Default :data:`DEFAULT_INHIBIT_RULES`.
     silences : iterable of Silence
         Initial silences; more with :meth:`silence`.
+    release_delay_ms : int
+        A held alert is released only once it has not been suppressed for this long
+        (default 0, as Alertmanager). A workload alert caused by a provider outage often
+        outlives the outage alert by a few minutes (its SLO windows take time to clear);
+        a delay keeps that tail of the incident from reaching operators.
 
     Examples
     --------
@@ -112,8 +117,11 @@ class Dispatcher:
         self,
         inhibit_rules: Iterable[InhibitRule] = DEFAULT_INHIBIT_RULES,
         silences: Iterable[Silence] = (),
+        release_delay_ms: int = 0,
     ) -> None:
         self.inhibit_rules = tuple(inhibit_rules)
+        self.release_delay_ms = release_delay_ms
+        self._suppressed_at: dict[str, int] = {}
         self.silences: list[Silence] = list(silences)
         self._firing: dict[str, Alert] = {}  # every firing alert, emitted or held
         self._held: dict[str, Alert] = {}  # firing alerts not told to anyone yet
@@ -140,19 +148,30 @@ class Dispatcher:
             self._firing[fp] = alert
             if self.suppressed(alert, now_ms):
                 self._held[fp] = alert
+                self._suppressed_at[fp] = now_ms
                 return []
             self._held.pop(fp, None)
             return [alert]
+        # Held alerts this one suppressed were suppressed up to now: start their delay here.
+        for held_fp, held in self._held.items():
+            if held_fp != fp and self.suppressed(held, now_ms):
+                self._suppressed_at[held_fp] = now_ms
         self._firing.pop(fp, None)
+        self._suppressed_at.pop(fp, None)
         out = [] if self._held.pop(fp, None) is not None else [alert]
         return out + self.tick(now_ms)
 
     def tick(self, now_ms: int) -> list[Alert]:
         """Release held alerts that are no longer suppressed; drop expired silences."""
         self.silences = [s for s in self.silences if s.ends_at_ms > now_ms]
-        released = [a for a in self._held.values() if not self.suppressed(a, now_ms)]
-        for a in released:
-            del self._held[a.fingerprint]
+        released = []
+        for fp, alert in list(self._held.items()):
+            if self.suppressed(alert, now_ms):
+                self._suppressed_at[fp] = now_ms
+            elif now_ms - self._suppressed_at.get(fp, now_ms) >= self.release_delay_ms:
+                released.append(alert)
+                del self._held[fp]
+                self._suppressed_at.pop(fp, None)
         return released
 
     @property

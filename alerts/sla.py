@@ -16,6 +16,11 @@ Low-traffic guard: rates divide by ``max(total, min_events)``, so an entity serv
 jobs in an hour does not page on one failure (1/20 instead of 1/3 with ``min_events=20``),
 while the 3-day window still accumulates enough events to open a ticket on a slow burn.
 
+History guard: a window longer than the history seen so far (a new workload, a restarted
+tracker) counts the unseen part as good at the observed rate — no history is no evidence
+of burning — so a workload two hours old does not open a 3-day ticket on a two-minute
+blip, and every row fires exactly when the table predicts (:func:`predicted_detection_ms`).
+
 Examples
 --------
 >>> tracker = BurnRateTracker(objective=0.99, windows_ms=(3_600_000, 300_000))
@@ -120,9 +125,17 @@ class BurnRateTracker:
         The windows to keep sums for (every long and short window of the rules).
     min_events : int
         Low-traffic guard: the denominator is at least this.
+    bucket_ms : int
+        Span one observation covers (the history guard's unit).
     """
 
-    def __init__(self, objective: float, windows_ms: Iterable[int], min_events: int = 0) -> None:
+    def __init__(
+        self,
+        objective: float,
+        windows_ms: Iterable[int],
+        min_events: int = 0,
+        bucket_ms: int = 60_000,
+    ) -> None:
         if not 0 < objective < 1:
             raise ValueError(f"objective must be in (0, 1), got {objective}")
         self.objective = objective
@@ -131,6 +144,8 @@ class BurnRateTracker:
         self._sums: dict[int, list[int]] = {w: [0, 0] for w in self._events}
         self.good_total = 0
         self.total = 0
+        self.bucket_ms = bucket_ms
+        self.first_ts_ms: int | None = None
 
     def observe(self, ts_ms: int, good: int, total: int) -> None:
         """Add *good* of *total* events at ``ts_ms`` (non-decreasing times)."""
@@ -138,6 +153,8 @@ class BurnRateTracker:
             raise ValueError(f"need 0 <= good <= total, got {good}, {total}")
         self.good_total += good
         self.total += total
+        if self.first_ts_ms is None:
+            self.first_ts_ms = ts_ms
         for window, events in self._events.items():
             events.append((ts_ms, good, total))
             sums = self._sums[window]
@@ -161,7 +178,10 @@ class BurnRateTracker:
     def burn_rate(self, window_ms: int, now_ms: int) -> float:
         """Bad fraction over the window (guarded denominator) divided by the budget."""
         good, total = self.counts(window_ms, now_ms)
-        denominator = max(total, self.min_events)
+        seen_ms = now_ms - (now_ms if self.first_ts_ms is None else self.first_ts_ms)
+        seen_ms += self.bucket_ms
+        scaled = total * window_ms / seen_ms if seen_ms < window_ms else total
+        denominator = max(scaled, self.min_events)
         if denominator == 0:
             return 0.0
         return (total - good) / denominator / (1 - self.objective)
@@ -240,7 +260,11 @@ def burn_observation(rule: BurnRateRule, tracker: BurnRateTracker, now_ms: int) 
     >>> rule = burn_rate_rules("Slo", 0.99)[0]
     >>> t = BurnRateTracker(0.99, (rule.long_window_ms, rule.short_window_ms))
     >>> t.observe(10**12, good=0, total=1)
-    >>> burn_observation(rule, t, 10**12).breach
+    >>> burn_observation(rule, t, 10**12).breach  # 1 bad minute of a clean-looking hour
+    False
+    >>> for minute in range(1, 10):
+    ...     t.observe(10**12 + minute * 60_000, good=0, total=1)
+    >>> burn_observation(rule, t, 10**12 + 9 * 60_000).breach  # 10 of 60: 16.7x
     True
     """
     return rule.observe(

@@ -32,16 +32,17 @@ def main() -> None:
     """Entry point of the ``computeperf`` console script."""
     from bench.pipeline import bench_group
     from sim.cli import simulate
+    from streams.alerts_cli import alerts_command
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
+    from streams.rules_cli import rules_group
     from streams.run import run_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
-    from streams.rules_cli import rules_group
-
-    cli.add_command(rules_group)  # computeperf rules export
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
+    evaluate_group.add_command(alerts_command)  # computeperf evaluate alerts
+    cli.add_command(rules_group)  # computeperf rules export
 
     for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
         cli.add_command(command)

@@ -127,3 +127,17 @@ def test_grouping_wait_interval_repeat() -> None:
     # the same firing transition twice is not a change
     g.add(make(5, AlertStatus.FIRING), T0 + 3_700_000)
     assert g.flush(T0 + 3_900_000) == []
+
+
+def test_release_delay_keeps_the_tail_of_an_outage_quiet() -> None:
+    d = Dispatcher(release_delay_ms=600_000)
+    d.process(make(0, AlertStatus.FIRING), T0)  # provider p1 down
+    assert d.process(make(4, AlertStatus.FIRING), T0 + 60_000) == []  # its workload pages
+    assert d.process(make(0, AlertStatus.RESOLVED), T0 + 120_000) == [make(0, AlertStatus.RESOLVED)]
+    assert d.tick(T0 + 120_000 + 599_999) == []  # not suppressed any more, but too soon
+    assert d.process(make(4, AlertStatus.RESOLVED), T0 + 500_000) == []  # never told
+    # a workload alert that outlives the delay is released
+    d.process(make(0, AlertStatus.FIRING), T0 + 10**6)
+    d.process(make(5, AlertStatus.FIRING), T0 + 10**6)
+    d.process(make(0, AlertStatus.RESOLVED), T0 + 10**6 + 1)
+    assert d.tick(T0 + 10**6 + 1 + 600_000) == [make(5, AlertStatus.FIRING)]
