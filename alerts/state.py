@@ -40,9 +40,18 @@ from __future__ import annotations
 from alerts.lifecycle import AlertState, Observation, Phase, advance
 from alerts.rule_base import RuleBase
 from alerts.rules import ThresholdRule
-from schemas import Alert, AlertStatus, MetricWindow, alert_fingerprint
+from alerts.signal_rules import AnomalyRule
+from schemas import Alert, AlertStatus, Anomaly, MetricWindow, alert_fingerprint
 
-__all__ = ["AlertState", "Phase", "alert_for", "evaluate", "observe_window"]
+__all__ = [
+    "AlertState",
+    "Phase",
+    "alert_for",
+    "evaluate",
+    "evaluate_anomaly",
+    "evaluate_quiet",
+    "observe_window",
+]
 
 
 def observe_window(rule: ThresholdRule, window: MetricWindow) -> Observation | None:
@@ -163,3 +172,72 @@ def alert_for(
         ends_at_ms=at_ms if status is AlertStatus.RESOLVED else None,
         severity=rule.severity,
     )
+
+
+def evaluate_anomaly(
+    rule: AnomalyRule, state: AlertState, anomaly: Anomaly
+) -> tuple[AlertState, Alert | None]:
+    """Advance an anomaly rule's state by one :class:`schemas.Anomaly`.
+
+    Anomalies of another entity type or detector leave the state unchanged.
+
+    Examples
+    --------
+    >>> from alerts.signal_rules import AnomalyRule
+    >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
+    >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
+    ...             detector="ensemble")
+    >>> state, alert = evaluate_anomaly(rule, AlertState(), a)
+    >>> alert.status, alert.labels["entity_id"], alert.starts_at_ms
+    (<AlertStatus.FIRING: 'firing'>, 'p1', 1000000000000)
+    """
+    if anomaly.entity_type != rule.entity_type:
+        return state, None
+    if rule.detector is not None and anomaly.detector != rule.detector:
+        return state, None
+    return _apply(rule, state, anomaly.entity_id, rule.observe(anomaly.ts_ms, anomaly.score))
+
+
+def evaluate_quiet(
+    rule: AnomalyRule, state: AlertState, window: MetricWindow, lag_windows: int = 2
+) -> tuple[AlertState, Alert | None]:
+    """A closed window is evidence that the entity was quiet ``lag_windows`` windows ago.
+
+    The anomaly stage scores the same windows in parallel, so its anomaly for a window
+    can arrive after the window itself; the heartbeat is for the window ``lag_windows``
+    before, at that window's start — the ``ts_ms`` its anomaly would have — so it is
+    ignored (as a replay) when that window did have an anomaly. Only pending or firing
+    states change.
+
+    Examples
+    --------
+    >>> from alerts.signal_rules import AnomalyRule
+    >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
+    >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
+    ...             detector="ensemble")
+    >>> state, _ = evaluate_anomaly(rule, AlertState(), a)
+    >>> def w(i):
+    ...     start = 10**12 + i * 60_000
+    ...     return MetricWindow(entity_type="provider", entity_id="p1", window_start_ms=start,
+    ...                         window_end_ms=start + 60_000, count=1, metrics={})
+    >>> evaluate_quiet(rule, state, w(2))[1] is None  # quiet evidence for window 0: no
+    True
+    >>> evaluate_quiet(rule, state, w(3))[1].status  # window 1 had no anomaly: resolved
+    <AlertStatus.RESOLVED: 'resolved'>
+    """
+    if window.entity_type != rule.entity_type or state.phase is Phase.INACTIVE:
+        return state, None
+    size = window.window_end_ms - window.window_start_ms
+    at = window.window_start_ms - lag_windows * size
+    return _apply(rule, state, window.entity_id, rule.quiet(at))
+
+
+def _apply(
+    rule: RuleBase, state: AlertState, entity_id: str, obs: Observation
+) -> tuple[AlertState, Alert | None]:
+    new_state, status = advance(rule, state, obs)
+    if status is None:
+        return new_state, None
+    started = new_state.started_at_ms if status is AlertStatus.FIRING else state.started_at_ms
+    assert started is not None  # invariant: set whenever an episode fires or resolves
+    return new_state, alert_for(rule, entity_id, obs.value, status, started, obs.end_ms)

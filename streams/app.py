@@ -13,6 +13,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.alerting import register_alert_agent
+from agents.alertmanager import AlertmanagerClient
 from agents.anomalies import register_anomaly_agent
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import Rule, ThresholdRule, load_rules
@@ -70,6 +71,15 @@ def temperature_rule(settings: Settings) -> list[Rule]:
         else r
         for r in rules
     ]
+
+
+def alertmanager_client(settings: Settings) -> AlertmanagerClient | None:
+    """The Alertmanager pusher when ``COMPUTEPERF_ALERTMANAGER_URL`` is set."""
+    if not settings.alertmanager_url:
+        return None
+    return AlertmanagerClient(
+        settings.alertmanager_url, firing_ttl_s=settings.alertmanager_firing_ttl_s
+    )
 
 
 def create_app(settings: Settings | None = None, **faust_options: Any) -> ComputeperfApp:
@@ -150,6 +160,8 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             alerts_topic=alerts_topic,
             dlq_topic=dlq_topic,
             table=app.Table("fingerprint_to_alert_state", partitions=settings.partitions),
+            anomalies_source=in_topic("perf.anomalies"),
+            alertmanager=alertmanager_client(settings),
         )
     if "anomalies" in roles:
         register_anomaly_agent(
