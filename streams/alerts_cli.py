@@ -1,7 +1,9 @@
-"""``computeperf evaluate alerts``: the alert engine's figures on simulated incidents.
+"""``computeperf evaluate alerts`` and ``computeperf alerts history``.
 
-A plain click command; ``streams/cli.py`` attaches it to the ``evaluate`` group. The pure
-core is :mod:`alerts.evaluation`. Progress goes to stderr; ``--json`` prints one JSON
+``evaluate alerts`` (attached to the ``evaluate`` group by ``streams/cli.py``) prints the
+alert engine's figures on simulated incidents (core: :mod:`alerts.evaluation`);
+``alerts history`` reads transitions and episodes of an entity back from ``perf.alerts``
+(:mod:`streams.alert_history`). Progress goes to stderr; ``--json`` prints one JSON
 document on stdout.
 """
 
@@ -9,12 +11,15 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["alerts_command"]
+from schemas.alerts import ms_to_rfc3339
+
+__all__ = ["alerts_command", "alerts_group"]
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -85,3 +90,71 @@ def alerts_command(
         f"budget overruns {figures['budget_overruns']}, alert lead "
         f"{'n/a' if lead is None else f'{lead:.1f} h'} before the overrun (min over tenants)"
     )
+
+
+def _parse_time_ms(value: str | None) -> int | None:
+    """``2026-11-27T08:00:00Z`` or epoch milliseconds; None stays None."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor epoch ms") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alerts: read the history on perf.alerts."""
+
+
+@alerts_group.command("history")
+@click.option("--entity", "entity_id", default=None, help="Entity id (provider, workload, ...).")
+@click.option("--entity-type", default=None)
+@click.option("--since", default=None, help="ISO 8601 time or epoch ms.")
+@click.option("--until", default=None, help="ISO 8601 time or epoch ms.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def history_command(
+    entity_id: str | None,
+    entity_type: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Alert transitions and episodes of an entity over a time range."""
+    import asyncio
+
+    from alerts.history import episodes
+    from streams.alert_history import read_alert_history
+    from streams.settings import Settings
+
+    since_ms, until_ms = _parse_time_ms(since), _parse_time_ms(until)
+    click.echo("reading perf.alerts ...", err=True)
+    alerts = asyncio.run(
+        read_alert_history(
+            Settings(),
+            entity_id=entity_id,
+            entity_type=entity_type,
+            since_ms=since_ms,
+            until_ms=until_ms,
+        )
+    )
+    found = episodes(alerts)
+    if as_json:
+        document = {
+            "transitions": [json.loads(a.model_dump_json()) for a in alerts],
+            "episodes": [e._asdict() for e in found],
+        }
+        click.echo(json.dumps(document, sort_keys=True))
+        return
+    for e in found:
+        end = "firing" if e.ends_at_ms is None else ms_to_rfc3339(e.ends_at_ms)
+        click.echo(
+            f"{ms_to_rfc3339(e.starts_at_ms)} .. {end}  {e.labels.get('alertname')} "
+            f"{e.labels.get('entity_type')}:{e.labels.get('entity_id')} "
+            f"[{e.labels.get('severity')}]"
+        )

@@ -32,7 +32,7 @@ def main() -> None:
     """Entry point of the ``computeperf`` console script."""
     from bench.pipeline import bench_group
     from sim.cli import simulate
-    from streams.alerts_cli import alerts_command
+    from streams.alerts_cli import alerts_command, alerts_group
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
@@ -43,6 +43,7 @@ def main() -> None:
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
     evaluate_group.add_command(alerts_command)  # computeperf evaluate alerts
     cli.add_command(rules_group)  # computeperf rules export
+    cli.add_command(alerts_group)  # computeperf alerts history
 
     for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
         cli.add_command(command)

@@ -3,7 +3,8 @@
 A thermal incident makes the worker fire ``GpuTemperatureHigh``: the alert is on
 ``perf.alerts`` and reaches Alertmanager (its API lists it, its webhook receiver is
 notified); when the incident is over the resolution reaches Alertmanager too (the
-receiver gets the resolved notification). The binary must be installed
+receiver gets the resolved notification). The history reader then finds both transitions
+for that entity on the topic. The binary must be installed
 (``make system-packages``): the test fails, it does not skip, when it is missing.
 """
 
@@ -24,8 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
+from alerts.history import episodes
 from infra.kafka.broker import free_port, set_pdeathsig
 from schemas import Alert, AlertStatus, encode
+from streams.alert_history import read_alert_history
 from tests.integration.harness import decode_all, drain, fresh_settings, produce, start_worker
 from tests.integration.scenario import thermal_scenario
 
@@ -183,5 +186,18 @@ def test_alert_fires_and_resolves_in_alertmanager(
         alerts = decode_all(Alert, records)
         assert [a.status for a in alerts] == [AlertStatus.FIRING, AlertStatus.RESOLVED]
         assert {a.labels["entity_id"] for a in alerts} == {hot}
+
+        # The durable history, read back by entity and time with offsets_for_times.
+        since = scenario.incident.start_ms
+        history = asyncio.run(read_alert_history(settings, entity_id=hot, since_ms=since))
+        assert [(a.fingerprint, a.status) for a in history] == [
+            (a.fingerprint, a.status) for a in alerts
+        ]
+        (episode,) = episodes(history)
+        assert episode.starts_at_ms == alerts[0].starts_at_ms
+        assert episode.ends_at_ms == alerts[1].ends_at_ms
+        assert asyncio.run(read_alert_history(settings, entity_id="nobody")) == []
+        later = alerts[1].ends_at_ms + 3_600_000  # type: ignore[operator]
+        assert asyncio.run(read_alert_history(settings, entity_id=hot, since_ms=later)) == []
     finally:
         worker.stop()
