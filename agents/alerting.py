@@ -1,8 +1,10 @@
 """Agents: evaluate alert rules on closed windows and anomalies, emit on ``perf.alerts``.
 
 ``evaluate_threshold_rules`` (``perf.metrics``): per window, threshold rules through the
-pure state machine (:func:`alerts.state.evaluate`) and, for anomaly rules, a quiet
-heartbeat (:func:`alerts.state.evaluate_quiet`). ``evaluate_anomaly_rules``
+pure state machine (:func:`alerts.state.evaluate`), for anomaly rules a quiet heartbeat
+(:func:`alerts.state.evaluate_quiet`), and absence rules for every entity of the
+partition whenever its clock (newest window end) advances
+(:func:`alerts.state.evaluate_absence`). ``evaluate_anomaly_rules``
 (``perf.anomalies``): anomaly rules (:func:`alerts.state.evaluate_anomaly`). Every alert
 is sent durably (key = fingerprint, the operators' dedup key), then pushed to
 Alertmanager when one is configured (best effort), then the new state is stored in
@@ -22,8 +24,15 @@ from faust.types import StreamT, TableT, TopicT
 from agents.alertmanager import AlertmanagerClient
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
 from alerts.rules import Rule, ThresholdRule
-from alerts.signal_rules import AnomalyRule
-from alerts.state import AlertState, Phase, evaluate, evaluate_anomaly, evaluate_quiet
+from alerts.signal_rules import AbsenceRule, AnomalyRule
+from alerts.state import (
+    AlertState,
+    Phase,
+    evaluate,
+    evaluate_absence,
+    evaluate_anomaly,
+    evaluate_quiet,
+)
 from schemas import Alert, Anomaly, DecodeError, MetricWindow, decode
 from streams.metrics import PipelineMetrics
 
@@ -66,6 +75,13 @@ def register_alert_agent(
     """Wire threshold rules to ``source`` windows and anomaly rules to ``anomalies_source``."""
     thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
     anomaly_rules = [r for r in rules if isinstance(r, AnomalyRule)]
+    absences = [r for r in rules if isinstance(r, AbsenceRule)]
+    # Absence: per source partition, the entities seen and their last window end, and the
+    # partition's clock (newest window end). The table keeps "last_seen:<type>:<id>" so a
+    # restarted worker still knows the entities that went silent meanwhile.
+    seen: dict[int, dict[tuple[str, str], int]] = {}
+    clock: dict[int, int] = {}
+    loaded: list[bool] = []
 
     async def emit(
         key: str, state: AlertState, new: AlertState, alert: Alert | None, partition: int
@@ -78,7 +94,38 @@ def register_alert_agent(
         if new != state:
             await persist_durably(table, [(key, state_to_json(new), partition)])
 
+    def load_seen() -> None:
+        if loaded:
+            return
+        loaded.append(True)
+        for key, value in list(table.items()):
+            if isinstance(key, str) and key.startswith("last_seen:") and isinstance(value, dict):
+                _, etype, eid = key.split(":", 2)
+                seen.setdefault(int(value["partition"]), {})[(etype, eid)] = int(value["end_ms"])
+
+    async def check_absence(window: MetricWindow, partition: int) -> None:
+        load_seen()
+        entities = seen.setdefault(partition, {})
+        entity = (str(window.entity_type), window.entity_id)
+        end = window.window_end_ms
+        if entities.get(entity, -1) < end:
+            entities[entity] = end
+            value = {"end_ms": end, "partition": partition}
+            await persist_durably(table, [(f"last_seen:{entity[0]}:{entity[1]}", value, partition)])
+        if end <= clock.get(partition, -1):
+            return
+        clock[partition] = end
+        for rule in absences:
+            for (etype, eid), last in list(entities.items()):
+                if etype == rule.entity_type:
+                    key = rule.fingerprint(eid)
+                    state = state_from_json(table.get(key))
+                    new, alert = evaluate_absence(rule, state, eid, end, last)
+                    await emit(key, state, new, alert, partition)
+
     async def on_window(window: MetricWindow, partition: int) -> None:
+        if absences:
+            await check_absence(window, partition)
         for rule in thresholds:
             if rule.entity_type == window.entity_type:
                 key = rule.fingerprint(window.entity_id)

@@ -40,7 +40,7 @@ from __future__ import annotations
 from alerts.lifecycle import AlertState, Observation, Phase, advance
 from alerts.rule_base import RuleBase
 from alerts.rules import ThresholdRule
-from alerts.signal_rules import AnomalyRule
+from alerts.signal_rules import AbsenceRule, AnomalyRule
 from schemas import Alert, AlertStatus, Anomaly, MetricWindow, alert_fingerprint
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Phase",
     "alert_for",
     "evaluate",
+    "evaluate_absence",
     "evaluate_anomaly",
     "evaluate_quiet",
     "observe_window",
@@ -183,7 +184,7 @@ def evaluate_anomaly(
 
     Examples
     --------
-    >>> from alerts.signal_rules import AnomalyRule
+    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule
     >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
     >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
     ...             detector="ensemble")
@@ -211,7 +212,7 @@ def evaluate_quiet(
 
     Examples
     --------
-    >>> from alerts.signal_rules import AnomalyRule
+    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule
     >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
     >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
     ...             detector="ensemble")
@@ -241,3 +242,28 @@ def _apply(
     started = new_state.started_at_ms if status is AlertStatus.FIRING else state.started_at_ms
     assert started is not None  # invariant: set whenever an episode fires or resolves
     return new_state, alert_for(rule, entity_id, obs.value, status, started, obs.end_ms)
+
+
+def evaluate_absence(
+    rule: AbsenceRule, state: AlertState, entity_id: str, now_ms: int, last_seen_end_ms: int
+) -> tuple[AlertState, Alert | None]:
+    """Advance an absence rule for an entity last seen at ``last_seen_end_ms``.
+
+    ``now_ms`` is the tick of the clock that drives the check (the newest window end of
+    the partition), never the wall clock.
+
+    Examples
+    --------
+    >>> from alerts.signal_rules import AbsenceRule
+    >>> rule = AbsenceRule(name="ProviderDown", severity="critical", after="2m")
+    >>> seen = 10**12
+    >>> state, alert = evaluate_absence(rule, AlertState(), "p1", seen + 60_000, seen)
+    >>> alert is None, state.phase
+    (True, <Phase.INACTIVE: 'inactive'>)
+    >>> state, alert = evaluate_absence(rule, state, "p1", seen + 120_000, seen)
+    >>> alert.status, alert.labels["alertname"]
+    (<AlertStatus.FIRING: 'firing'>, 'ProviderDown')
+    >>> evaluate_absence(rule, state, "p1", seen + 180_000, seen + 180_000)[1].status
+    <AlertStatus.RESOLVED: 'resolved'>
+    """
+    return _apply(rule, state, entity_id, rule.observe(now_ms, last_seen_end_ms))
