@@ -23,6 +23,7 @@ from faust.types import StreamT, TableT, TopicT
 
 from agents.alertmanager import AlertmanagerClient
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from alerts.inhibition import Dispatcher
 from alerts.rules import Rule, ThresholdRule
 from alerts.signal_rules import AbsenceRule, AnomalyRule
 from alerts.state import (
@@ -71,6 +72,7 @@ def register_alert_agent(
     table: TableT[Any, Any],
     anomalies_source: TopicT | None = None,
     alertmanager: AlertmanagerClient | None = None,
+    release_delay_ms: int = 600_000,
 ) -> None:
     """Wire threshold rules to ``source`` windows and anomaly rules to ``anomalies_source``."""
     thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
@@ -82,17 +84,50 @@ def register_alert_agent(
     seen: dict[int, dict[tuple[str, str], int]] = {}
     clock: dict[int, int] = {}
     loaded: list[bool] = []
+    # Inhibition (a firing critical over its entity's warnings; ProviderDown over its
+    # workloads) before the topic: held alerts are never sent, nor their resolutions.
+    dispatcher = Dispatcher(release_delay_ms=release_delay_ms)
+    restored: list[bool] = []
+
+    def restore_dispatcher() -> None:
+        if restored:
+            return
+        restored.append(True)
+        dispatcher.restore(
+            Alert.model_validate(value["alert"])
+            for value in list(table.values())
+            if isinstance(value, dict)
+            and value.get("alert")
+            and value.get("phase") in (Phase.FIRING, Phase.FLAPPING)
+        )
 
     async def emit(
-        key: str, state: AlertState, new: AlertState, alert: Alert | None, partition: int
+        key: str,
+        state: AlertState,
+        new: AlertState,
+        alert: Alert | None,
+        partition: int,
+        now_ms: int,
     ) -> None:
-        if alert is not None:
-            await send_durably(alerts_topic, [(alert.fingerprint, alert)], metrics, "perf.alerts")
-            metrics.alerts_emitted.labels(status=alert.status.value).inc()
-            if alertmanager is not None:
-                await alertmanager.push([alert])
+        restore_dispatcher()
+        out = [] if alert is None else dispatcher.process(alert, now_ms)
+        out += dispatcher.tick(now_ms)
+        for told in out:
+            await send_durably(alerts_topic, [(told.fingerprint, told)], metrics, "perf.alerts")
+            metrics.alerts_emitted.labels(status=told.status.value).inc()
+        if out and alertmanager is not None:
+            await alertmanager.push(out)
         if new != state:
-            await persist_durably(table, [(key, state_to_json(new), partition)])
+            entry = state_to_json(new)
+            if new.phase in (Phase.FIRING, Phase.FLAPPING):
+                # The firing alert rides along so a restarted worker knows the inhibition
+                # sources (Dispatcher.restore).
+                previous = table.get(key)
+                if alert is not None:
+                    entry["alert"] = alert.model_dump(mode="json")
+                elif isinstance(previous, dict) and previous.get("alert"):
+                    entry["alert"] = previous["alert"]
+            await persist_durably(table, [(key, entry, partition)])
 
     def load_seen() -> None:
         if loaded:
@@ -121,7 +156,7 @@ def register_alert_agent(
                     key = rule.fingerprint(eid)
                     state = state_from_json(table.get(key))
                     new, alert = evaluate_absence(rule, state, eid, end, last)
-                    await emit(key, state, new, alert, partition)
+                    await emit(key, state, new, alert, partition, end)
 
     async def on_window(window: MetricWindow, partition: int) -> None:
         if absences:
@@ -131,20 +166,20 @@ def register_alert_agent(
                 key = rule.fingerprint(window.entity_id)
                 state = state_from_json(table.get(key))
                 new, alert = evaluate(rule, state, window)
-                await emit(key, state, new, alert, partition)
+                await emit(key, state, new, alert, partition, window.window_end_ms)
         for anomaly_rule in anomaly_rules:
             if anomaly_rule.entity_type == window.entity_type:
                 key = anomaly_rule.fingerprint(window.entity_id)
                 state = state_from_json(table.get(key))
                 new, alert = evaluate_quiet(anomaly_rule, state, window)
-                await emit(key, state, new, alert, partition)
+                await emit(key, state, new, alert, partition, window.window_end_ms)
 
     async def on_anomaly(anomaly: Anomaly, partition: int) -> None:
         for rule in anomaly_rules:
             key = rule.fingerprint(anomaly.entity_id)
             state = state_from_json(table.get(key))
             new, alert = evaluate_anomaly(rule, state, anomaly)
-            await emit(key, state, new, alert, partition)
+            await emit(key, state, new, alert, partition, anomaly.ts_ms)
 
     async def evaluate_threshold_rules(stream: StreamT[Any]) -> None:
         async for event in stream.events():

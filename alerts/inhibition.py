@@ -126,6 +126,12 @@ class Dispatcher:
         self._firing: dict[str, Alert] = {}  # every firing alert, emitted or held
         self._held: dict[str, Alert] = {}  # firing alerts not told to anyone yet
 
+    def restore(self, alerts: Iterable[Alert]) -> None:
+        """Mark *alerts* as firing and already told (rebuilding after a restart)."""
+        for alert in alerts:
+            if alert.status is AlertStatus.FIRING:
+                self._firing[alert.fingerprint] = alert
+
     def silence(self, silence: Silence) -> None:
         """Add a silence."""
         self.silences.append(silence)

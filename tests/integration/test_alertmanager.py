@@ -181,7 +181,7 @@ def test_alert_fires_and_resolves_in_alertmanager(
         ]
 
         records = asyncio.run(
-            drain(settings, "perf.alerts", until=lambda r: len(r) >= 2, timeout_s=30)
+            drain(settings, "perf.alerts", until=lambda r: len(r) >= 2, timeout_s=90)
         )
         alerts = decode_all(Alert, records)
         assert [a.status for a in alerts] == [AlertStatus.FIRING, AlertStatus.RESOLVED]
