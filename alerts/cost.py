@@ -24,7 +24,7 @@ from typing import Literal, NamedTuple
 
 from schemas import WorkloadSample
 
-__all__ = ["CostLedger", "CostTotals", "Scope"]
+__all__ = ["CostLedger", "CostTotals", "RecommendationOutcome", "Scope", "recommendation_roi"]
 
 Scope = Literal["workload", "tenant", "provider"]
 
@@ -88,3 +88,44 @@ class CostLedger:
             key: CostTotals(round(a, 9), round(u, 9), round(a - u, 9), w)
             for key, (a, u, w) in self._totals[scope].items()
         }
+
+
+class RecommendationOutcome(NamedTuple):
+    """What an applied recommendation delivered, from cost totals before and after."""
+
+    perf_per_dollar_before: float
+    perf_per_dollar_after: float
+    realised_gain: float
+    promised_gain: float
+    savings_usd: float
+    delivered: bool
+
+
+def recommendation_roi(
+    promised_gain: float, before: CostTotals, after: CostTotals, *, tolerance: float = 0.2
+) -> RecommendationOutcome | None:
+    """Savings realised by an applied recommendation (its ``perf_per_dollar_gain``).
+
+    *before* and *after* are one workload's totals over comparable periods before and
+    after the change. ``savings_usd`` is what the work done *after* would have cost at the
+    *before* price per unit of work, minus what it cost; ``delivered`` when the realised
+    gain reaches the promised one within ``tolerance`` (relative). ``None`` without cost
+    or work on either side (nothing to compare).
+
+    Examples
+    --------
+    >>> before = CostTotals(10.0, 8.0, 2.0, 1000.0)   # 100 units per USD
+    >>> after = CostTotals(8.0, 7.0, 1.0, 1000.0)     # 125 units per USD
+    >>> out = recommendation_roi(0.25, before, after)
+    >>> round(out.realised_gain, 3), round(out.savings_usd, 2), out.delivered
+    (0.25, 2.0, True)
+    >>> recommendation_roi(0.5, before, after).delivered
+    False
+    """
+    ppd_before, ppd_after = before.perf_per_dollar, after.perf_per_dollar
+    if not ppd_before or not ppd_after:
+        return None
+    realised = ppd_after / ppd_before - 1.0
+    savings = after.work / ppd_before - after.allocated_usd
+    delivered = realised >= promised_gain - tolerance * abs(promised_gain)
+    return RecommendationOutcome(ppd_before, ppd_after, realised, promised_gain, savings, delivered)

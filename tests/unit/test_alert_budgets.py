@@ -107,3 +107,43 @@ def test_budget_alert_fires_before_the_overrun_and_once() -> None:
             fired.append(now)
     assert overrun is not None and len(fired) == 1
     assert (overrun - fired[0]) / H >= 6
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "promised", "gain", "savings", "delivered"),
+    [
+        # cheaper provider, same work: 25 % more work per dollar, $2 saved
+        ((10.0, 1000.0), (8.0, 1000.0), 0.25, 0.25, 2.0, True),
+        # faster and dearer: same perf per dollar, nothing saved, a promise of +30 % missed
+        ((10.0, 1000.0), (20.0, 2000.0), 0.3, 0.0, 0.0, False),
+        # worse than before: negative savings
+        ((10.0, 1000.0), (12.5, 1000.0), 0.1, -0.2, -2.5, False),
+    ],
+)
+def test_recommendation_roi_table(
+    before: tuple[float, float],
+    after: tuple[float, float],
+    promised: float,
+    gain: float,
+    savings: float,
+    delivered: bool,
+) -> None:
+    from alerts.cost import CostTotals, recommendation_roi
+
+    out = recommendation_roi(
+        promised,
+        CostTotals(before[0], 0.0, before[0], before[1]),
+        CostTotals(after[0], 0.0, after[0], after[1]),
+    )
+    assert out is not None
+    assert out.realised_gain == pytest.approx(gain)
+    assert out.savings_usd == pytest.approx(savings)
+    assert out.delivered is delivered
+
+
+def test_recommendation_roi_needs_cost_and_work() -> None:
+    from alerts.cost import CostTotals, recommendation_roi
+
+    some = CostTotals(1.0, 1.0, 0.0, 10.0)
+    assert recommendation_roi(0.1, CostTotals(0.0, 0.0, 0.0, 0.0), some) is None
+    assert recommendation_roi(0.1, some, CostTotals(1.0, 1.0, 0.0, 0.0)) is None
