@@ -231,7 +231,7 @@ def evaluate_alerts(
         if provider_hits:
             alerted += 1
             per_kind[inc.kind.value][1] += 1
-            delays.append((min(e.at_ms for e in provider_hits) - inc.start_ms) / 1000)
+            delays.append(round((min(e.at_ms for e in provider_hits) - inc.start_ms) / 1000, 1))
         per_entity: dict[tuple[str, str], int] = defaultdict(int)
         for e in hits:
             per_entity[(e.alert.labels["entity_type"], e.alert.labels["entity_id"])] += 1
