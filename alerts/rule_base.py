@@ -77,9 +77,6 @@ def duration_field(value: Any) -> Any:
     return value
 
 
-_duration = duration_field
-
-
 class FlapPolicy(BaseModel):
     """When an alert counts as flapping and how it leaves that state.
 
@@ -103,7 +100,7 @@ class FlapPolicy(BaseModel):
     @field_validator("within_ms", "stable_for_ms", mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
-        return _duration(value)
+        return duration_field(value)
 
 
 class RuleBase(BaseModel):
@@ -161,7 +158,7 @@ class RuleBase(BaseModel):
     @field_validator("for_ms", "keep_firing_for_ms", mode="before")
     @classmethod
     def _parse_durations(cls, value: Any) -> Any:
-        return _duration(value)
+        return duration_field(value)
 
     @field_validator("name")
     @classmethod
