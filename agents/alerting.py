@@ -1,10 +1,15 @@
-"""Agent: evaluate threshold rules on every closed window and emit alerts on ``perf.alerts``.
+"""Agents: evaluate alert rules on closed windows and anomalies, emit on ``perf.alerts``.
 
-Per window: decode (bad records are dead-lettered), run each rule for the window's entity
-type through the pure state machine (:func:`alerts.state.evaluate`), send any alert
-durably (key = fingerprint, the operators' dedup key), then store the new state in
-table ``fingerprint_to_alert_state``. Re-emitted windows (after a crash) are ignored by
-the state machine, so no alert is sent twice for one transition.
+``evaluate_threshold_rules`` (``perf.metrics``): per window, threshold rules through the
+pure state machine (:func:`alerts.state.evaluate`), for anomaly rules a quiet heartbeat
+(:func:`alerts.state.evaluate_quiet`), and absence rules for every entity of the
+partition whenever its clock (newest window end) advances
+(:func:`alerts.state.evaluate_absence`). ``evaluate_anomaly_rules``
+(``perf.anomalies``): anomaly rules (:func:`alerts.state.evaluate_anomaly`). Every alert
+is sent durably (key = fingerprint, the operators' dedup key), then pushed to
+Alertmanager when one is configured (best effort), then the new state is stored in
+table ``fingerprint_to_alert_state``. Replayed windows and anomalies are ignored by the
+state machine, so no alert is sent twice for one transition.
 """
 
 from __future__ import annotations
@@ -16,10 +21,20 @@ from typing import Any
 import faust
 from faust.types import StreamT, TableT, TopicT
 
+from agents.alertmanager import AlertmanagerClient
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
-from alerts.rules import ThresholdRule
-from alerts.state import AlertState, Phase, evaluate
-from schemas import Alert, DecodeError, MetricWindow, decode
+from alerts.inhibition import Dispatcher
+from alerts.rules import Rule, ThresholdRule
+from alerts.signal_rules import AbsenceRule, AnomalyRule
+from alerts.state import (
+    AlertState,
+    Phase,
+    evaluate,
+    evaluate_absence,
+    evaluate_anomaly,
+    evaluate_quiet,
+)
+from schemas import Alert, Anomaly, DecodeError, MetricWindow, decode
 from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
@@ -27,47 +42,151 @@ log = logging.getLogger(__name__)
 
 def state_to_json(state: AlertState) -> dict[str, Any]:
     """JSON-able form of an :class:`AlertState` for the changelogged table."""
-    return dataclasses.asdict(state)
+    data = dataclasses.asdict(state)
+    data["fired_at_ms"] = list(state.fired_at_ms)
+    return data
 
 
 def state_from_json(data: dict[str, Any] | None) -> AlertState:
-    """Inverse of :func:`state_to_json`; ``None`` is the initial state."""
+    """Inverse of :func:`state_to_json`; ``None`` is the initial state.
+
+    States written before a field existed load with that field's default.
+    """
     if not data:
         return AlertState()
-    return AlertState(**{**data, "phase": Phase(data["phase"])})
+    known = {f.name for f in dataclasses.fields(AlertState)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["phase"] = Phase(data["phase"])
+    values["fired_at_ms"] = tuple(data.get("fired_at_ms", ()))
+    return AlertState(**values)
 
 
 def register_alert_agent(
     app: faust.App,
     *,
-    rules: list[ThresholdRule],
+    rules: list[Rule],
     metrics: PipelineMetrics,
     source: TopicT,
     alerts_topic: TopicT,
     dlq_topic: TopicT,
     table: TableT[Any, Any],
+    anomalies_source: TopicT | None = None,
+    alertmanager: AlertmanagerClient | None = None,
+    release_delay_ms: int = 600_000,
 ) -> None:
-    """Wire the threshold rules to the closed windows of ``source``."""
+    """Wire threshold rules to ``source`` windows and anomaly rules to ``anomalies_source``."""
+    thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
+    anomaly_rules = [r for r in rules if isinstance(r, AnomalyRule)]
+    absences = [r for r in rules if isinstance(r, AbsenceRule)]
+    # Absence: per source partition, the entities seen and their last window end, and the
+    # partition's clock (newest window end). The table keeps "last_seen:<type>:<id>" so a
+    # restarted worker still knows the entities that went silent meanwhile.
+    seen: dict[int, dict[tuple[str, str], int]] = {}
+    clock: dict[int, int] = {}
+    loaded: list[bool] = []
+    # Inhibition (a firing critical over its entity's warnings; ProviderDown over its
+    # workloads) before the topic: held alerts are never sent, nor their resolutions.
+    dispatcher = Dispatcher(release_delay_ms=release_delay_ms)
+    restored: list[bool] = []
 
-    async def apply_rule(rule: ThresholdRule, window: MetricWindow, partition: int) -> None:
-        key = rule.fingerprint(window.entity_id)
-        state = state_from_json(table.get(key))
-        new_state, alert = evaluate(rule, state, window)
-        if alert is not None:
-            await send_durably(alerts_topic, [(alert.fingerprint, alert)], metrics, "perf.alerts")
-            metrics.alerts_emitted.labels(status=alert.status.value).inc()
-        if new_state != state:
-            await persist_durably(table, [(key, state_to_json(new_state), partition)])
+    def restore_dispatcher() -> None:
+        if restored:
+            return
+        restored.append(True)
+        dispatcher.restore(
+            Alert.model_validate(value["alert"])
+            for value in list(table.values())
+            if isinstance(value, dict)
+            and value.get("alert")
+            and value.get("phase") in (Phase.FIRING, Phase.FLAPPING)
+        )
+
+    async def emit(
+        key: str,
+        state: AlertState,
+        new: AlertState,
+        alert: Alert | None,
+        partition: int,
+        now_ms: int,
+    ) -> None:
+        restore_dispatcher()
+        out = [] if alert is None else dispatcher.process(alert, now_ms)
+        out += dispatcher.tick(now_ms)
+        for told in out:
+            await send_durably(alerts_topic, [(told.fingerprint, told)], metrics, "perf.alerts")
+            metrics.alerts_emitted.labels(status=told.status.value).inc()
+        if out and alertmanager is not None:
+            await alertmanager.push(out)
+        if new != state:
+            entry = state_to_json(new)
+            if new.phase in (Phase.FIRING, Phase.FLAPPING):
+                # The firing alert rides along so a restarted worker knows the inhibition
+                # sources (Dispatcher.restore).
+                previous = table.get(key)
+                if alert is not None:
+                    entry["alert"] = alert.model_dump(mode="json")
+                elif isinstance(previous, dict) and previous.get("alert"):
+                    entry["alert"] = previous["alert"]
+            await persist_durably(table, [(key, entry, partition)])
+
+    def load_seen() -> None:
+        if loaded:
+            return
+        loaded.append(True)
+        for key, value in list(table.items()):
+            if isinstance(key, str) and key.startswith("last_seen:") and isinstance(value, dict):
+                _, etype, eid = key.split(":", 2)
+                seen.setdefault(int(value["partition"]), {})[(etype, eid)] = int(value["end_ms"])
+
+    async def check_absence(window: MetricWindow, partition: int) -> None:
+        load_seen()
+        entities = seen.setdefault(partition, {})
+        entity = (str(window.entity_type), window.entity_id)
+        end = window.window_end_ms
+        if entities.get(entity, -1) < end:
+            entities[entity] = end
+            value = {"end_ms": end, "partition": partition}
+            await persist_durably(table, [(f"last_seen:{entity[0]}:{entity[1]}", value, partition)])
+        if end <= clock.get(partition, -1):
+            return
+        clock[partition] = end
+        for rule in absences:
+            for (etype, eid), last in list(entities.items()):
+                if etype == rule.entity_type:
+                    key = rule.fingerprint(eid)
+                    state = state_from_json(table.get(key))
+                    new, alert = evaluate_absence(rule, state, eid, end, last)
+                    await emit(key, state, new, alert, partition, end)
+
+    async def on_window(window: MetricWindow, partition: int) -> None:
+        if absences:
+            await check_absence(window, partition)
+        for rule in thresholds:
+            if rule.entity_type == window.entity_type:
+                key = rule.fingerprint(window.entity_id)
+                state = state_from_json(table.get(key))
+                new, alert = evaluate(rule, state, window)
+                await emit(key, state, new, alert, partition, window.window_end_ms)
+        for anomaly_rule in anomaly_rules:
+            if anomaly_rule.entity_type == window.entity_type:
+                key = anomaly_rule.fingerprint(window.entity_id)
+                state = state_from_json(table.get(key))
+                new, alert = evaluate_quiet(anomaly_rule, state, window)
+                await emit(key, state, new, alert, partition, window.window_end_ms)
+
+    async def on_anomaly(anomaly: Anomaly, partition: int) -> None:
+        for rule in anomaly_rules:
+            key = rule.fingerprint(anomaly.entity_id)
+            state = state_from_json(table.get(key))
+            new, alert = evaluate_anomaly(rule, state, anomaly)
+            await emit(key, state, new, alert, partition, anomaly.ts_ms)
 
     async def evaluate_threshold_rules(stream: StreamT[Any]) -> None:
         async for event in stream.events():
             msg = event.message
             metrics.events_in.labels(topic="perf.metrics").inc()
             try:
-                window = decode(MetricWindow, msg.value or b"")
-                for rule in rules:
-                    if rule.entity_type == window.entity_type:
-                        await apply_rule(rule, window, msg.partition)
+                await on_window(decode(MetricWindow, msg.value or b""), msg.partition)
             except DecodeError as exc:
                 letter = dead_letter(msg, exc.reason, exc.error_type)
                 await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
@@ -77,7 +196,29 @@ def register_alert_agent(
                 letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
                 await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
 
+    async def evaluate_anomaly_rules(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            metrics.events_in.labels(topic="perf.anomalies").inc()
+            try:
+                await on_anomaly(decode(Anomaly, msg.value or b""), msg.partition)
+            except DecodeError as exc:
+                letter = dead_letter(msg, exc.reason, exc.error_type)
+                await send_dead_letters(dlq_topic, [letter], metrics, "perf.anomalies")
+            except Exception as exc:
+                log.exception("cannot evaluate anomaly rules on %s@%d", msg.topic, msg.offset)
+                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
+                await send_dead_letters(dlq_topic, [letter], metrics, "perf.anomalies")
+
     app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
+    if anomalies_source is not None and anomaly_rules:
+        app.agent(anomalies_source, name="evaluate_anomaly_rules")(evaluate_anomaly_rules)
+    if alertmanager is not None:
+
+        async def resend_firing_alerts() -> None:
+            await alertmanager.resend_firing()
+
+        app.timer(interval=max(alertmanager.firing_ttl_s / 4, 1.0))(resend_firing_alerts)
 
 
 __all__ = ["Alert", "register_alert_agent", "state_from_json", "state_to_json"]

@@ -24,22 +24,25 @@ from __future__ import annotations
 
 import operator
 import re
-import string
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 
-from schemas import EntityType, MetricWindow, Severity, alert_fingerprint
+from alerts.rule_base import DURATION_KEYS, LABEL_NAME, RESERVED_LABELS, RuleBase
+from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
+from schemas import MetricWindow
 
 __all__ = [
     "DEFAULT_RULES_PATH",
     "RESERVED_LABELS",
+    "RULE_KINDS",
     "STATS",
     "TOP_LEVEL_METRICS",
     "Op",
+    "Rule",
     "RuleError",
     "ThresholdRule",
     "load_rules",
@@ -56,15 +59,6 @@ TOP_LEVEL_METRICS: Final[frozenset[str]] = frozenset(
     {"availability", "error_rate", "perf_per_dollar", "count"}
 )
 
-#: Labels the engine derives itself; a rule may not set them, otherwise two rules could
-#: silently produce the same fingerprint (and share one state-table entry).
-RESERVED_LABELS: Final[frozenset[str]] = frozenset(
-    {"alertname", "entity_type", "entity_id", "severity"}
-)
-
-#: Placeholders an annotation template may use, all rendered by :meth:`ThresholdRule.render`.
-PLACEHOLDERS: Final[frozenset[str]] = frozenset({"entity_id", "value", "threshold"})
-
 #: The rules shipped with the package.
 DEFAULT_RULES_PATH: Final[Path] = Path(__file__).with_name("rules") / "default.yaml"
 
@@ -74,9 +68,7 @@ _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
-# Prometheus label-name grammar, so alerts pass through Alertmanager unchanged.
-_LABEL_NAME: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_METRIC_NAME: Final[re.Pattern[str]] = _LABEL_NAME
+_METRIC_NAME: Final[re.Pattern[str]] = LABEL_NAME
 
 
 class RuleError(ValueError):
@@ -118,7 +110,7 @@ class RuleError(ValueError):
         self.field = field
 
 
-class ThresholdRule(BaseModel):
+class ThresholdRule(RuleBase):
     """Fire when one window metric crosses a fixed threshold for several windows.
 
     Parameters
@@ -144,6 +136,8 @@ class ThresholdRule(BaseModel):
         ``>=`` it for ``<``/``<=`` rules).
     resolve_windows : int
         Consecutive healthy windows needed to resolve a firing alert.
+    for, keep_firing_for, flap
+        Durations and flap policy shared by every rule kind (:class:`RuleBase`).
     severity : Severity
         Copied to the alert and to its ``severity`` label.
     labels : dict of str to str
@@ -173,28 +167,11 @@ class ThresholdRule(BaseModel):
       Value error, resolve_threshold 0.2 must be <= threshold 0.1 for op '>' ...
     """
 
-    # extra="forbid" turns a typo such as ``for_window:`` in YAML into an error instead of a
-    # silently ignored key that would make the rule fire on the very first window.
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    name: str
-    entity_type: EntityType = EntityType.PROVIDER
+    kind: Literal["threshold"] = "threshold"
     metric: str
     op: Op
     threshold: float
-    for_windows: int = Field(default=1, ge=1)
     resolve_threshold: float | None = None
-    resolve_windows: int = Field(default=1, ge=1)
-    severity: Severity
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, name: str) -> str:
-        if not _LABEL_NAME.fullmatch(name):
-            raise ValueError(f"name {name!r} must match {_LABEL_NAME.pattern}")
-        return name
 
     @field_validator("metric")
     @classmethod
@@ -245,41 +222,6 @@ class ThresholdRule(BaseModel):
             )
         return value
 
-    @field_validator("labels")
-    @classmethod
-    def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key in labels:
-            if key in RESERVED_LABELS:
-                raise ValueError(f"label {key!r} is reserved (set by the engine)")
-            if not _LABEL_NAME.fullmatch(key):
-                raise ValueError(f"label name {key!r} must match {_LABEL_NAME.pattern}")
-        return labels
-
-    @field_validator("annotations")
-    @classmethod
-    def _check_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
-        # Validate templates now so that rendering inside the stream processor can never
-        # raise: a bad placeholder is a config error, not a reason to crash a worker.
-        for key, template in annotations.items():
-            # schemas.Alert enforces the label-name grammar on annotation names too.
-            if not _LABEL_NAME.fullmatch(key):
-                raise ValueError(f"annotation name {key!r} must match {_LABEL_NAME.pattern}")
-            try:
-                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-            except ValueError as exc:
-                raise ValueError(f"annotation {key!r}: {exc}") from None
-            unknown = [f for f in fields if f not in PLACEHOLDERS]
-            if unknown:
-                raise ValueError(
-                    f"annotation {key!r}: unknown placeholder(s) {unknown}; "
-                    f"allowed: {sorted(PLACEHOLDERS)} (write literal braces as {{{{ }}}})"
-                )
-            try:
-                template.format(entity_id="e", value=1.0, threshold=1.0)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"annotation {key!r}: {exc}") from None
-        return annotations
-
     @property
     def effective_resolve_threshold(self) -> float:
         """The threshold a firing alert must clear to count a window as healthy."""
@@ -327,35 +269,10 @@ class ThresholdRule(BaseModel):
         """
         return not _OPS[self.op](value, self.effective_resolve_threshold)
 
-    def alert_labels(self, entity_id: str) -> dict[str, str]:
-        """The full label set of this rule's alert for *entity_id*.
-
-        Examples
-        --------
-        >>> from schemas import Severity
-        >>> ThresholdRule(name="T", metric="error_rate", op=">", threshold=0.1,
-        ...               severity=Severity.WARNING, labels={"team": "gpu"}).alert_labels("p1")
-        {'team': 'gpu', 'alertname': 'T', 'entity_type': 'provider', 'entity_id': 'p1', \
-'severity': 'warning'}
-        """
-        return {
-            **self.labels,
-            "alertname": self.name,
-            "entity_type": str(self.entity_type),
-            "entity_id": entity_id,
-            "severity": str(self.severity),
-        }
-
-    def fingerprint(self, entity_id: str) -> str:
-        """The alert fingerprint for *entity_id*; also the key of its state-table entry."""
-        return alert_fingerprint(self.alert_labels(entity_id))
-
-    def render(self, entity_id: str, value: float) -> dict[str, str]:
-        """Render the annotation templates for one entity and observed value."""
-        return {
-            key: template.format(entity_id=entity_id, value=value, threshold=self.threshold)
-            for key, template in self.annotations.items()
-        }
+    @property
+    def display_threshold(self) -> float:
+        """``{threshold}`` in annotations is the firing threshold."""
+        return self.threshold
 
 
 def _format_errors(exc: ValidationError) -> tuple[str, str | None]:
@@ -370,14 +287,36 @@ def _format_errors(exc: ValidationError) -> tuple[str, str | None]:
     return "; ".join(parts), first
 
 
+def _bare_durations(raw: Mapping[str, Any], prefix: str = "") -> str | None:
+    """The first duration key holding a bare number (other than 0), dotted, or None."""
+    for key, value in raw.items():
+        if isinstance(value, Mapping):
+            found = _bare_durations(value, f"{prefix}{key}.")
+            if found:
+                return found
+        elif key in DURATION_KEYS and isinstance(value, int | float) and value != 0:
+            return f"{prefix}{key}"
+    return None
+
+
 def _rule_label(raw: object) -> str:
     name = raw.get("name") if isinstance(raw, Mapping) else None
     return f" ({name})" if isinstance(name, str) and name else ""
 
 
-def parse_rules(
-    data: Any, *, source: str = "<rules>", path: Path | None = None
-) -> list[ThresholdRule]:
+#: Every rule kind, by the ``kind`` field of a rules file (default ``threshold``).
+RULE_KINDS: Final[dict[str, type[RuleBase]]] = {
+    "threshold": ThresholdRule,
+    "anomaly": AnomalyRule,
+    "burn_rate": BurnRateRule,
+    "budget": BudgetRule,
+    "absent": AbsenceRule,
+}
+
+Rule = ThresholdRule | AnomalyRule | BurnRateRule | BudgetRule | AbsenceRule
+
+
+def parse_rules(data: Any, *, source: str = "<rules>", path: Path | None = None) -> list[Rule]:
     """Validate an already-parsed ``{"rules": [...]}`` document.
 
     Split from :func:`load_rules` so callers with rules from elsewhere (tests, a config
@@ -430,7 +369,7 @@ def parse_rules(
             path=path,
             field="rules",
         )
-    rules: list[ThresholdRule] = []
+    rules: list[Rule] = []
     seen: dict[tuple[tuple[str, str], ...], int] = {}
     for index, raw in enumerate(raw_rules):
         where = f"{source}: rules[{index}]{_rule_label(raw)}"
@@ -438,8 +377,25 @@ def parse_rules(
             raise RuleError(
                 f"{where}: expected a mapping, got {type(raw).__name__}", path=path, index=index
             )
+        bare = _bare_durations(raw)
+        if bare:
+            raise RuleError(
+                f"{where}: {bare}: a duration needs a unit, e.g. 5m, 30s or 1h",
+                path=path,
+                index=index,
+                field=bare,
+            )
+        kind = raw.get("kind", "threshold")
+        model = RULE_KINDS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            raise RuleError(
+                f"{where}: kind: {kind!r} is not one of {sorted(RULE_KINDS)}",
+                path=path,
+                index=index,
+                field="kind",
+            )
         try:
-            rule = ThresholdRule.model_validate(raw)
+            rule: Rule = model.model_validate(raw)  # type: ignore[assignment]
         except ValidationError as exc:
             summary, field = _format_errors(exc)
             raise RuleError(f"{where}: {summary}", path=path, index=index, field=field) from exc
@@ -458,8 +414,11 @@ def parse_rules(
     return rules
 
 
-def load_rules(path: Path) -> list[ThresholdRule]:
-    """Load and validate a YAML rules file of the form ``{rules: [...]}``.
+def load_rules(path: Path) -> list[Rule]:
+    """Load and validate a YAML rules file of the form ``{rules: [...]}``, or a folder.
+
+    A folder loads every ``*.yaml`` in it (sorted by name); a rule identity defined in two
+    files is an error naming both.
 
     Parameters
     ----------
@@ -483,6 +442,8 @@ def load_rules(path: Path) -> list[ThresholdRule]:
     ['GpuTemperatureHigh']
     """
     path = Path(path)
+    if path.is_dir():
+        return _load_folder(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -492,3 +453,26 @@ def load_rules(path: Path) -> list[ThresholdRule]:
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: invalid YAML: {exc}", path=path) from exc
     return parse_rules(data, source=str(path), path=path)
+
+
+def _load_folder(folder: Path) -> list[Rule]:
+    """Every ``*.yaml`` file of *folder* (sorted), rejecting one identity in two files."""
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise RuleError(f"{folder}: no *.yaml rules files in this folder", path=folder)
+    rules: list[Rule] = []
+    seen: dict[tuple[tuple[str, str], ...], Path] = {}
+    for file in files:
+        for index, rule in enumerate(load_rules(file)):
+            identity = tuple(sorted(rule.alert_labels("").items()))
+            if identity in seen:
+                raise RuleError(
+                    f"{file}: rules[{index}] ({rule.name}): same name, entity_type, severity "
+                    f"and labels as a rule in {seen[identity]}",
+                    path=file,
+                    index=index,
+                    field="name",
+                )
+            seen[identity] = file
+            rules.append(rule)
+    return rules

@@ -37,70 +37,48 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from enum import StrEnum
-
+from alerts.lifecycle import AlertState, Observation, Phase, advance
+from alerts.rule_base import RuleBase
 from alerts.rules import ThresholdRule
-from schemas import Alert, AlertStatus, MetricWindow, alert_fingerprint
+from alerts.signal_rules import AbsenceRule, AnomalyRule
+from schemas import Alert, AlertStatus, Anomaly, MetricWindow, alert_fingerprint
 
-__all__ = ["AlertState", "Phase", "evaluate"]
-
-
-class Phase(StrEnum):
-    """Lifecycle phase of one (rule, entity) pair, named as in Prometheus.
-
-    Examples
-    --------
-    >>> Phase("pending") is Phase.PENDING
-    True
-    """
-
-    INACTIVE = "inactive"
-    PENDING = "pending"
-    FIRING = "firing"
+__all__ = [
+    "AlertState",
+    "Phase",
+    "alert_for",
+    "evaluate",
+    "evaluate_absence",
+    "evaluate_anomaly",
+    "evaluate_quiet",
+    "observe_window",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class AlertState:
-    """Immutable state of one (rule, entity) pair between windows.
-
-    Deliberately small and made only of builtins plus a :class:`Phase`, because it is
-    pickled into a changelogged table on every window.
-
-    Attributes
-    ----------
-    phase : Phase
-        Current phase.
-    breach_streak : int
-        Consecutive breaching windows up to the last evaluated one (0 when inactive).
-    healthy_streak : int
-        While firing, consecutive windows on the healthy side of the resolve threshold;
-        0 in the other phases.
-    started_at_ms : int or None
-        ``window_start_ms`` of the first breaching window of the current pending/firing
-        episode; ``None`` when inactive. Becomes the alert's ``starts_at_ms``.
-    last_value : float or None
-        Metric value of the last evaluated window.
-    last_window_end_ms : int or None
-        ``window_end_ms`` of the last evaluated window; windows ending at or before it are
-        ignored so re-emitted windows (e.g. after a crash) are idempotent.
+def observe_window(rule: ThresholdRule, window: MetricWindow) -> Observation | None:
+    """The observation *rule* makes of *window*; ``None`` when it has no data there.
 
     Examples
     --------
-    >>> import pickle
-    >>> s = AlertState()
-    >>> s.phase, s.breach_streak, s.started_at_ms
-    (<Phase.INACTIVE: 'inactive'>, 0, None)
-    >>> pickle.loads(pickle.dumps(s)) == s
-    True
+    >>> from schemas import MetricWindow
+    >>> rule = ThresholdRule(name="E", metric="error_rate", op=">", threshold=0.1,
+    ...                      resolve_threshold=0.05, severity="warning")
+    >>> w = MetricWindow(entity_type="provider", entity_id="p1", window_start_ms=10**12,
+    ...                  window_end_ms=10**12 + 60_000, count=1, metrics={}, error_rate=0.07)
+    >>> obs = observe_window(rule, w)
+    >>> obs.value, obs.breach, obs.healthy  # inside the hysteresis band
+    (0.07, False, False)
     """
-
-    phase: Phase = Phase.INACTIVE
-    breach_streak: int = 0
-    healthy_streak: int = 0
-    started_at_ms: int | None = None
-    last_value: float | None = None
-    last_window_end_ms: int | None = None
+    value = rule.value(window)
+    if value is None:
+        return None
+    return Observation(
+        window.window_start_ms,
+        window.window_end_ms,
+        value,
+        rule.is_breach(value),
+        rule.is_healthy(value),
+    )
 
 
 def evaluate(
@@ -150,77 +128,142 @@ def evaluate(
     """
     if window.entity_type != rule.entity_type:
         return state, None
-    if state.last_window_end_ms is not None and window.window_end_ms <= state.last_window_end_ms:
+    obs = observe_window(rule, window)
+    if obs is None:
         return state, None
-    value = rule.value(window)
-    if value is None:
-        return state, None
-
-    end_ms = window.window_end_ms
-    breach = rule.is_breach(value)
-
-    if state.phase is Phase.FIRING:
-        breach_streak = state.breach_streak + 1 if breach else 0
-        if not rule.is_healthy(value):
-            # Still breaching or inside the hysteresis band: keep firing and restart the
-            # healthy count, because resolve_windows must be *consecutive*.
-            kept = replace(
-                state,
-                breach_streak=breach_streak,
-                healthy_streak=0,
-                last_value=value,
-                last_window_end_ms=end_ms,
-            )
-            return kept, None
-        healthy_streak = state.healthy_streak + 1
-        if healthy_streak < rule.resolve_windows:
-            kept = replace(
-                state,
-                breach_streak=breach_streak,
-                healthy_streak=healthy_streak,
-                last_value=value,
-                last_window_end_ms=end_ms,
-            )
-            return kept, None
-        assert state.started_at_ms is not None  # invariant: set whenever phase is firing
-        resolved = _alert(rule, window, value, AlertStatus.RESOLVED, state.started_at_ms)
-        return AlertState(last_value=value, last_window_end_ms=end_ms), resolved
-
-    # inactive or pending: the pending period is reset by any non-breaching window (as in
-    # Prometheus); hysteresis only applies once the alert has actually fired.
-    if not breach:
-        return AlertState(last_value=value, last_window_end_ms=end_ms), None
-    breach_streak = state.breach_streak + 1
-    started_at_ms = window.window_start_ms
-    if state.phase is Phase.PENDING and state.started_at_ms is not None:
-        started_at_ms = state.started_at_ms
-    phase = Phase.FIRING if breach_streak >= rule.for_windows else Phase.PENDING
-    new_state = AlertState(
-        phase=phase,
-        breach_streak=breach_streak,
-        started_at_ms=started_at_ms,
-        last_value=value,
-        last_window_end_ms=end_ms,
-    )
-    if phase is Phase.PENDING:
+    new_state, status = advance(rule, state, obs)
+    if status is None:
         return new_state, None
-    return new_state, _alert(rule, window, value, AlertStatus.FIRING, started_at_ms)
+    started_at_ms = new_state.started_at_ms if status is AlertStatus.FIRING else state.started_at_ms
+    assert started_at_ms is not None  # invariant: set whenever an episode fires or resolves
+    return new_state, alert_for(
+        rule, window.entity_id, obs.value, status, started_at_ms, obs.end_ms
+    )
 
 
-def _alert(
-    rule: ThresholdRule,
-    window: MetricWindow,
+def alert_for(
+    rule: RuleBase,
+    entity_id: str,
     value: float,
     status: AlertStatus,
     started_at_ms: int,
+    at_ms: int,
+    extra_labels: dict[str, str] | None = None,
 ) -> Alert:
-    labels = rule.alert_labels(window.entity_id)
+    """The :class:`schemas.Alert` of one transition of *rule* for *entity_id*.
+
+    *extra_labels* (e.g. ``provider_id`` of a workload, for inhibition) join the rule's
+    label set and so the fingerprint.
+
+    Examples
+    --------
+    >>> from alerts.rule_base import RuleBase
+    >>> a = alert_for(RuleBase(name="X", severity="page"), "w1", 2.0, AlertStatus.RESOLVED,
+    ...               10**12, 10**12 + 5_000)
+    >>> a.status, a.starts_at_ms, a.ends_at_ms, a.labels["entity_id"]
+    (<AlertStatus.RESOLVED: 'resolved'>, 1000000000000, 1000000005000, 'w1')
+    """
+    labels = {**(extra_labels or {}), **rule.alert_labels(entity_id)}
     return Alert(
         fingerprint=alert_fingerprint(labels),
         status=status,
         labels=labels,
-        annotations=rule.render(window.entity_id, value),
+        annotations=rule.render(entity_id, value),
         starts_at_ms=started_at_ms,
-        ends_at_ms=window.window_end_ms if status is AlertStatus.RESOLVED else None,
+        ends_at_ms=at_ms if status is AlertStatus.RESOLVED else None,
         severity=rule.severity,
     )
+
+
+def evaluate_anomaly(
+    rule: AnomalyRule, state: AlertState, anomaly: Anomaly
+) -> tuple[AlertState, Alert | None]:
+    """Advance an anomaly rule's state by one :class:`schemas.Anomaly`.
+
+    Anomalies of another entity type or detector leave the state unchanged.
+
+    Examples
+    --------
+    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule
+    >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
+    >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
+    ...             detector="ensemble")
+    >>> state, alert = evaluate_anomaly(rule, AlertState(), a)
+    >>> alert.status, alert.labels["entity_id"], alert.starts_at_ms
+    (<AlertStatus.FIRING: 'firing'>, 'p1', 1000000000000)
+    """
+    if anomaly.entity_type != rule.entity_type:
+        return state, None
+    if rule.detector is not None and anomaly.detector != rule.detector:
+        return state, None
+    return _apply(rule, state, anomaly.entity_id, rule.observe(anomaly.ts_ms, anomaly.score))
+
+
+def evaluate_quiet(
+    rule: AnomalyRule, state: AlertState, window: MetricWindow, lag_windows: int = 2
+) -> tuple[AlertState, Alert | None]:
+    """A closed window is evidence that the entity was quiet ``lag_windows`` windows ago.
+
+    The anomaly stage scores the same windows in parallel, so its anomaly for a window
+    can arrive after the window itself; the heartbeat is for the window ``lag_windows``
+    before, at that window's start — the ``ts_ms`` its anomaly would have — so it is
+    ignored (as a replay) when that window did have an anomaly. Only pending or firing
+    states change.
+
+    Examples
+    --------
+    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule
+    >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
+    >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
+    ...             detector="ensemble")
+    >>> state, _ = evaluate_anomaly(rule, AlertState(), a)
+    >>> def w(i):
+    ...     start = 10**12 + i * 60_000
+    ...     return MetricWindow(entity_type="provider", entity_id="p1", window_start_ms=start,
+    ...                         window_end_ms=start + 60_000, count=1, metrics={})
+    >>> evaluate_quiet(rule, state, w(2))[1] is None  # quiet evidence for window 0: no
+    True
+    >>> evaluate_quiet(rule, state, w(3))[1].status  # window 1 had no anomaly: resolved
+    <AlertStatus.RESOLVED: 'resolved'>
+    """
+    if window.entity_type != rule.entity_type or state.phase is Phase.INACTIVE:
+        return state, None
+    size = window.window_end_ms - window.window_start_ms
+    at = window.window_start_ms - lag_windows * size
+    return _apply(rule, state, window.entity_id, rule.quiet(at))
+
+
+def _apply(
+    rule: RuleBase, state: AlertState, entity_id: str, obs: Observation
+) -> tuple[AlertState, Alert | None]:
+    new_state, status = advance(rule, state, obs)
+    if status is None:
+        return new_state, None
+    started = new_state.started_at_ms if status is AlertStatus.FIRING else state.started_at_ms
+    assert started is not None  # invariant: set whenever an episode fires or resolves
+    return new_state, alert_for(rule, entity_id, obs.value, status, started, obs.end_ms)
+
+
+def evaluate_absence(
+    rule: AbsenceRule, state: AlertState, entity_id: str, now_ms: int, last_seen_end_ms: int
+) -> tuple[AlertState, Alert | None]:
+    """Advance an absence rule for an entity last seen at ``last_seen_end_ms``.
+
+    ``now_ms`` is the tick of the clock that drives the check (the newest window end of
+    the partition), never the wall clock.
+
+    Examples
+    --------
+    >>> from alerts.signal_rules import AbsenceRule
+    >>> rule = AbsenceRule(name="ProviderDown", severity="critical", after="2m")
+    >>> seen = 10**12
+    >>> state, alert = evaluate_absence(rule, AlertState(), "p1", seen + 60_000, seen)
+    >>> alert is None, state.phase
+    (True, <Phase.INACTIVE: 'inactive'>)
+    >>> state, alert = evaluate_absence(rule, state, "p1", seen + 120_000, seen)
+    >>> alert.status, alert.labels["alertname"]
+    (<AlertStatus.FIRING: 'firing'>, 'ProviderDown')
+    >>> evaluate_absence(rule, state, "p1", seen + 180_000, seen + 180_000)[1].status
+    <AlertStatus.RESOLVED: 'resolved'>
+    """
+    return _apply(rule, state, entity_id, rule.observe(now_ms, last_seen_end_ms))

@@ -14,11 +14,12 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.alerting import register_alert_agent
+from agents.alertmanager import AlertmanagerClient
 from agents.anomalies import register_anomaly_agent
 from agents.fleet import register_fleet_agents
 from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
-from alerts.rules import ThresholdRule, load_rules
+from alerts.rules import Rule, ThresholdRule, load_rules
 from models.fleet import FleetView
 from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
 from streams.codec import codec_name, register_codecs
@@ -56,7 +57,7 @@ def provider_values(sample: ProviderSample) -> dict[str, float | None]:
     return {name: getattr(sample, name) for name in ProviderSample.NUMERIC_FIELDS}
 
 
-def temperature_rule(settings: Settings) -> list[ThresholdRule]:
+def temperature_rule(settings: Settings) -> list[Rule]:
     """The default rules with the temperature limit and durations taken from settings."""
     rules = load_rules(settings.rules_path or DEFAULT_RULES)
     if settings.rules_path is not None:
@@ -70,10 +71,19 @@ def temperature_rule(settings: Settings) -> list[ThresholdRule]:
                 "resolve_threshold": min(r.effective_resolve_threshold, settings.temp_alert_p95_c),
             }
         )
-        if r.metric == "gpu_temp_c.p95"
+        if isinstance(r, ThresholdRule) and r.metric == "gpu_temp_c.p95"
         else r
         for r in rules
     ]
+
+
+def alertmanager_client(settings: Settings) -> AlertmanagerClient | None:
+    """The Alertmanager pusher when ``COMPUTEPERF_ALERTMANAGER_URL`` is set."""
+    if not settings.alertmanager_url:
+        return None
+    return AlertmanagerClient(
+        settings.alertmanager_url, firing_ttl_s=settings.alertmanager_firing_ttl_s
+    )
 
 
 def create_app(settings: Settings | None = None, **faust_options: Any) -> ComputeperfApp:
@@ -154,6 +164,8 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             alerts_topic=alerts_topic,
             dlq_topic=dlq_topic,
             table=app.Table("fingerprint_to_alert_state", partitions=settings.partitions),
+            anomalies_source=in_topic("perf.anomalies"),
+            alertmanager=alertmanager_client(settings),
         )
     if "anomalies" in roles:
         register_anomaly_agent(

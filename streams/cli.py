@@ -33,15 +33,20 @@ def main() -> None:
     """Entry point of the ``computeperf`` console script."""
     from bench.pipeline import bench_group
     from sim.cli import simulate
+    from streams.alerts_cli import alerts_command, alerts_group
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
     from streams.replay import replay_command
     from streams.report_cli import report_command
+    from streams.rules_cli import rules_group
     from streams.run import run_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
+    evaluate_group.add_command(alerts_command)  # computeperf evaluate alerts
+    cli.add_command(rules_group)  # computeperf rules export
+    cli.add_command(alerts_group)  # computeperf alerts history
 
     for command in (
         simulate,

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
+    # Alertmanager v2 API base URL (http://host:9093); unset = no push, the topic only.
+    alertmanager_url: str | None = None
+    alertmanager_firing_ttl_s: float = Field(default=3600.0, ge=4.0)
 
     # Reports (streams/report_cli.py, agents/reports.py): e-mailed when both are set.
     smtp_host: str | None = None
