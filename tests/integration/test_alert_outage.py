@@ -30,7 +30,10 @@ rules:
 """
 
 
-def test_outage_fires_provider_down_once_and_resolves(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delivery", ["window by window", "all at once"])
+def test_outage_fires_provider_down_once_and_resolves(
+    kafka_bootstrap: str, tmp_path: Path, delivery: str
+) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     # One partition, so the silent provider shares its partition's clock with the others.
@@ -49,11 +52,12 @@ def test_outage_fires_provider_down_once_and_resolves(kafka_bootstrap: str, tmp_
     assert not [s for s in samples if s.provider_id == down and outage.active(s.ts_ms)]
     worker = start_worker(settings, tmp_path)
     try:
-        # Live-like: one window of telemetry at a time. Absence is judged by the partition's
-        # clock as windows close; a backfill of everything at once closes all windows of a
-        # provider together (per key), which hides the gap from the clock.
-        for chunk_start in range(start, start + 140_000, window_ms):
-            chunk = [s for s in samples if chunk_start <= s.ts_ms < chunk_start + window_ms]
+        # Live-like (one window of telemetry at a time) or a backfill (everything at once:
+        # one batch closes every window; they are emitted in event-time order across
+        # providers, so the partition clock still sees the gap).
+        step = window_ms if delivery == "window by window" else 140_000
+        for chunk_start in range(start, start + 140_000, step):
+            chunk = [s for s in samples if chunk_start <= s.ts_ms < chunk_start + step]
             asyncio.run(
                 produce(settings, [("telemetry.provider", s.provider_id, encode(s)) for s in chunk])
             )
