@@ -1,6 +1,8 @@
 """Placement optimisation: CP-SAT placement of pending workloads, and the baselines it beats.
 
-Also migration of running workloads (:mod:`optimizers.migration`).
+Also migration of running workloads (:mod:`optimizers.migration`), LP allocation of GPU
+pools across tenants or classes (:mod:`optimizers.allocation`) and the cost/time Pareto
+options of one workload (:mod:`optimizers.pareto`).
 
 Pure computation (numpy, OR-Tools, :mod:`schemas`); no I/O and no clock. Build a
 :class:`PlacementProblem`, solve it with :class:`CpSatPlacer`, compare with
