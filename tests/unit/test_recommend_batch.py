@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from agents.recommendations import Snapshot, plan_batch
+from pathlib import Path
+
+import pytest
+
+from agents.recommendations import Snapshot, model_estimator, plan_batch
+from models.prediction import ModelVersionError, PerformancePredictor
+from models.prediction_eval import default_feature_spec, simulated_examples
 from optimizers.fleet import ProviderHealth, pending_replicas, provider_capacities
 from optimizers.problem import feasible
 from schemas import ProviderInfo, WorkloadSpec
@@ -102,3 +108,31 @@ def test_recommendations_role_registers_its_agents_in_its_own_group() -> None:
     assert names == {"track_workload_lifecycle", "track_provider_catalog", "track_provider_health"}
     assert settings.group_id == "computeperf-recommendations"
     assert Settings(agents="windows,recommendations").agents == "windows,recommendations"
+
+
+def test_a_saved_throughput_model_drives_the_estimates(tmp_path: Path) -> None:
+    spec = default_feature_spec()
+    train = simulated_examples(spec, 31, providers=6, workloads=12, hours=3)
+    cal = simulated_examples(spec, 32, providers=6, workloads=12, hours=3)
+    model = PerformancePredictor(spec, seed=0, max_iter=30).fit(train, cal)
+    path = tmp_path / "tput.model"
+    model.save(path)
+    catalog = {
+        "l4": _info("l4", "L4 24GB", 4, 24.0, 0.5),
+        "h100": _info("h100", "H100 80GB", 8, 80.0, 2.5),
+    }
+    snap = Snapshot(NOW, catalog, {}, {"w": _spec(1, 16.0)}, {})
+    plan = plan_batch(snap, time_limit_s=0.5, ttl_ms=1000, estimator=model_estimator(path))
+    (rec,) = plan.proposals
+    estimate = model_estimator(path)({"w": snap.pending["w"]}, NOW)
+    caps = {p.provider_id: p for p in provider_capacities(catalog, {}, {})}
+    w = pending_replicas([("w", snap.pending["w"])])[0]
+    assert rec.expected_throughput == pytest.approx(estimate(w, caps[rec.provider_id]).value)
+    # The model's interval, not the prior's fixed +-50 %, sets the confidence.
+    prior = plan_batch(snap, time_limit_s=0.5, ttl_ms=1000).proposals[0]
+    assert rec.confidence != pytest.approx(prior.confidence)
+    (tmp_path / "latency.model").write_bytes(
+        path.read_bytes().replace(b'"throughput"', b'"latency_ms"')
+    )
+    with pytest.raises(ModelVersionError, match="latency_ms"):
+        model_estimator(tmp_path / "latency.model")
