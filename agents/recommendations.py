@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -64,11 +65,13 @@ from optimizers.fleet import (
     provider_capacities,
     replica_ids,
 )
+from optimizers.migration import RunningWorkload, plan_migrations
 from optimizers.placement import CpSatPlacer
 from optimizers.problem import PendingWorkload, PlacementProblem, ProviderCapacity
 from optimizers.recommend import (
     Estimate,
     Interval,
+    migration_recommendations,
     placement_recommendations,
     supersede,
     unplaced_insight,
@@ -83,6 +86,7 @@ from schemas import (
     ProviderInfo,
     ProviderStatus,
     Recommendation,
+    RecommendationKind,
     WorkloadEvent,
     WorkloadEventKind,
     WorkloadSpec,
@@ -112,7 +116,15 @@ class Snapshot:
     catalog: dict[str, ProviderInfo]
     health: dict[str, ProviderHealth]
     pending: dict[str, WorkloadSpec]
-    running_gpus: dict[str, int]
+    running: dict[str, tuple[str, WorkloadSpec]]  # workload id -> (provider id, spec)
+
+    @property
+    def running_gpus(self) -> dict[str, int]:
+        """GPUs held per provider by the workloads known to run there."""
+        gpus: dict[str, int] = {}
+        for pid, spec in self.running.values():
+            gpus[pid] = gpus.get(pid, 0) + spec.gpus * spec.replicas
+        return gpus
 
 
 @dataclass
@@ -121,8 +133,10 @@ class BatchPlan:
 
     proposals: list[Recommendation]
     unplaced: list[Unplaced]
-    status: str
-    wall_time_s: float
+    migrations: list[Recommendation] = field(default_factory=list)
+    running: frozenset[str] = frozenset()
+    status: str = ""
+    wall_time_s: float = 0.0
     workloads: int = 0
     providers: int = 0
     notes: tuple[str, ...] = field(default=())
@@ -173,6 +187,109 @@ def model_estimator(path: Path) -> EstimatorFactory:
     return factory
 
 
+def health_factor(info: ProviderInfo, health: ProviderHealth | None) -> float:
+    """Share of its healthy throughput a provider delivers now (a simple, stated rule).
+
+    Offline or in maintenance: 0; otherwise the availability of its last window (1 when
+    unknown), halved when the catalogue says ``degraded``.
+
+    >>> from schemas import ProviderInfo
+    >>> info = ProviderInfo(provider_id="p", ts_ms=10**12, region="r", gpu_model="g",
+    ...     gpu_count=1, vram_gb_per_gpu=8.0, price_usd_per_gpu_hour=1.0, status="degraded")
+    >>> health_factor(info, ProviderHealth(availability=0.8))
+    0.4
+    """
+    if info.status in (ProviderStatus.OFFLINE, ProviderStatus.MAINTENANCE):
+        return 0.0
+    factor = 1.0
+    if health is not None and health.availability is not None:
+        factor = health.availability
+    if info.status is ProviderStatus.DEGRADED:
+        factor *= 0.5
+    return factor
+
+
+def plan_migrations_of(
+    snapshot: Snapshot,
+    targets: tuple[ProviderCapacity, ...],
+    estimator: EstimatorFactory,
+    *,
+    ttl_ms: int,
+    horizon_h: float,
+    downtime_s: float,
+) -> list[Recommendation]:
+    """``migrate`` proposals for running workloads whose move pays (single replicas only).
+
+    A workload's current throughput is its healthy estimate on its provider times
+    :func:`health_factor`; a unit of throughput is worth what it costs there when
+    healthy, so an offline or degraded provider, or a price rise, makes moving pay.
+    """
+    running = {
+        wid: (pid, spec)
+        for wid, (pid, spec) in sorted(snapshot.running.items())
+        if spec.replicas == 1 and pid in snapshot.catalog
+    }
+    if not running:
+        return []
+    specs = {wid: spec for wid, (_pid, spec) in running.items()}
+    estimate = estimator(specs, snapshot.now_ms)
+    movers = []
+    for wid, (pid, spec) in running.items():
+        info = snapshot.catalog[pid]
+        (w,) = pending_replicas([(wid, spec)])
+        here = ProviderCapacity(
+            pid,
+            info.region,
+            info.gpu_model,
+            0,
+            info.vram_gb_per_gpu,
+            info.price_usd_per_gpu_hour,
+            info.reputation,
+        )
+        healthy = float(estimate(w, here).value)
+        cost_now = info.price_usd_per_gpu_hour * spec.gpus
+        movers.append(
+            RunningWorkload(
+                w,
+                pid,
+                healthy * health_factor(info, snapshot.health.get(pid)),
+                downtime_s=downtime_s,
+                value_usd_per_unit_hour=cost_now / healthy if healthy > 0 else 0.0,
+            )
+        )
+    current = tuple(
+        ProviderCapacity(
+            pid,
+            i.region,
+            i.gpu_model,
+            0,
+            i.vram_gb_per_gpu,
+            i.price_usd_per_gpu_hour,
+            i.reputation,
+        )
+        for pid, i in snapshot.catalog.items()
+        if pid not in {t.provider_id for t in targets}
+    )
+    decisions = plan_migrations(
+        movers, targets + current, lambda w, p: float(estimate(w, p).value), horizon_h=horizon_h
+    )
+    by_target = {p.provider_id: p for p in targets}
+    estimates = {
+        d.workload_id: estimate(specs_w, by_target[d.to_provider_id])
+        for d, specs_w in zip(decisions, (m.spec for m in movers), strict=True)
+        if d.move and d.to_provider_id is not None
+    }
+    slas = {wid: spec.sla for wid, spec in specs.items()}
+    return migration_recommendations(
+        decisions,
+        estimates,
+        now_ms=snapshot.now_ms,
+        ttl_ms=ttl_ms,
+        horizon_h=horizon_h,
+        slas=slas,
+    )
+
+
 def plan_batch(
     snapshot: Snapshot,
     *,
@@ -180,8 +297,11 @@ def plan_batch(
     ttl_ms: int,
     seed: int = 0,
     estimator: EstimatorFactory = prior_estimator,
+    migration_horizon_h: float = 4.0,
+    migration_downtime_s: float = 300.0,
 ) -> BatchPlan:
-    """Place the snapshot's pending workloads; build proposals and unplaced reasons.
+    """Place the snapshot's pending workloads; build proposals and unplaced reasons; then
+    propose migrations of running workloads onto the GPUs the placements leave free.
 
     Pure and blocking: the agent runs it in an executor.
     """
@@ -189,6 +309,21 @@ def plan_batch(
     pending = sorted(snapshot.pending.items())
     workloads = pending_replicas(pending)
     spec_by_id = {rid: spec for wid, spec in pending for rid in replica_ids(wid, spec.replicas)}
+    if not workloads:
+        return BatchPlan(
+            proposals=[],
+            unplaced=[],
+            migrations=plan_migrations_of(
+                snapshot,
+                providers,
+                estimator,
+                ttl_ms=ttl_ms,
+                horizon_h=migration_horizon_h,
+                downtime_s=migration_downtime_s,
+            ),
+            providers=len(providers),
+            running=frozenset(snapshot.running),
+        )
     estimate = estimator(spec_by_id, snapshot.now_ms)
     problem = PlacementProblem(providers, workloads, lambda w, p: float(estimate(w, p).value))
     result = CpSatPlacer(time_limit_s=time_limit_s, seed=seed).solve(problem)
@@ -203,9 +338,27 @@ def plan_batch(
         ttl_ms=ttl_ms,
         slas=slas,
     )
+    taken: dict[str, int] = {}
+    for w in workloads:
+        pid = result.assignments.get(w.workload_id)
+        if pid is not None:
+            taken[pid] = taken.get(pid, 0) + w.gpus
+    left = tuple(
+        dataclasses.replace(p, free_gpus=p.free_gpus - taken.get(p.provider_id, 0))
+        for p in providers
+    )
     return BatchPlan(
         proposals=proposals,
         unplaced=list(result.unplaced),
+        migrations=plan_migrations_of(
+            snapshot,
+            left,
+            estimator,
+            ttl_ms=ttl_ms,
+            horizon_h=migration_horizon_h,
+            downtime_s=migration_downtime_s,
+        ),
+        running=frozenset(snapshot.running),
         status=result.status,
         wall_time_s=result.wall_time_s,
         workloads=len(workloads),
@@ -308,6 +461,9 @@ class RecommendationPlanner:
             return
         state_json = None if state is None else {**state, "partition": message.partition}
         await persist_durably(self.workloads, [(event.workload_id, state_json, message.partition)])
+        if (state is None or state["phase"] == "running") and self.live.get(event.workload_id):
+            # Applied (or moot): the scheduler acted on it, so it is not superseded later.
+            await persist_durably(self.live, [(event.workload_id, None, message.partition)])
         self.dirty = True
         if self._pending_count() >= self.settings.reco_batch_max:
             self.wake.set()
@@ -340,6 +496,7 @@ class RecommendationPlanner:
             "window_end_ms": h.window_end_ms,
         }
         await persist_durably(self.health, [(window.entity_id, value, message.partition)])
+        self.dirty = True  # busy GPUs and availability change placements and migrations
 
     def _pending_count(self) -> int:
         return sum(1 for v in self.workloads.values() if v and v.get("phase") == "pending")
@@ -355,7 +512,7 @@ class RecommendationPlanner:
             if v
         }
         pending: dict[str, WorkloadSpec] = {}
-        running: dict[str, int] = {}
+        running: dict[str, tuple[str, WorkloadSpec]] = {}
         for wid, v in self.workloads.items():
             if not v or v.get("spec") is None:
                 continue
@@ -363,8 +520,7 @@ class RecommendationPlanner:
             if v["phase"] == "pending":
                 pending[wid] = spec
             else:
-                pid = v["provider_id"]
-                running[pid] = running.get(pid, 0) + spec.gpus * spec.replicas
+                running[wid] = (v["provider_id"], spec)
         return Snapshot(now_ms, catalog, health, pending, running)
 
     async def run_batches(self) -> None:
@@ -389,7 +545,7 @@ class RecommendationPlanner:
         async with self.lock:
             now_ms = int(time.time() * 1000)
             snap = self.snapshot(now_ms)
-            if not snap.pending:
+            if not snap.pending and not snap.running:
                 return None
             limit = self.settings.reco_time_limit_s
             loop = asyncio.get_running_loop()
@@ -403,6 +559,8 @@ class RecommendationPlanner:
                             time_limit_s=limit,
                             ttl_ms=self.settings.reco_ttl_s * 1000,
                             estimator=self.estimator,
+                            migration_horizon_h=self.settings.reco_migration_horizon_h,
+                            migration_downtime_s=self.settings.reco_migration_downtime_s,
                         ),
                     ),
                     timeout=2 * limit + 5.0,
@@ -420,7 +578,15 @@ class RecommendationPlanner:
     async def _emit(self, plan: BatchPlan, now_ms: int) -> None:
         live = {wid: Recommendation.model_validate_json(v) for wid, v in self.live.items() if v}
         withdrawn = [(u.workload_id, f"unplaceable: {u.reason}") for u in plan.unplaced]
-        sent, new_live = supersede(live, plan.proposals, now_ms=now_ms, withdrawn=withdrawn)
+        moving = {m.workload_id for m in plan.migrations}
+        withdrawn += [
+            (wid, "the move no longer pays")
+            for wid, rec in live.items()
+            if rec.kind is RecommendationKind.MIGRATE and wid in plan.running and wid not in moving
+        ]
+        sent, new_live = supersede(
+            live, plan.proposals + plan.migrations, now_ms=now_ms, withdrawn=withdrawn
+        )
         insights: list[tuple[str, Insight]] = []
         for u in plan.unplaced:
             if self.last_reason.get(u.workload_id) != u.reason:

@@ -281,12 +281,15 @@ def migration_recommendations(
             d.throughput_after, d.throughput_after, d.throughput_after
         )
         ppd = _ppd(d.throughput_after, d.cost_after_usd_per_hour)
-        gain = _gain(ppd, _ppd(d.throughput_before, d.cost_before_usd_per_hour))
+        ppd_before = _ppd(d.throughput_before, d.cost_before_usd_per_hour)
+        # From nothing the relative gain is unbounded; the record's float must be finite.
+        gain = _gain(ppd, ppd_before)
+        versus = f"perf per dollar {gain:+.0%}" if ppd_before > 0 else "it delivers nothing now"
         rationale = (
             f"move {d.workload_id} from {d.from_provider_id} to {d.to_provider_id}: throughput "
             f"{_fmt(d.throughput_before)} -> {_fmt(d.throughput_after)}, cost "
             f"{d.cost_before_usd_per_hour:.2f} -> {d.cost_after_usd_per_hour:.2f} USD/h "
-            f"(perf per dollar {gain:+.0%}); over {horizon_h:g} h it gains "
+            f"({versus}); over {horizon_h:g} h it gains "
             f"{d.gain_usd:.2f} USD against a move costing {d.migration_cost_usd:.2f} USD"
         )
         out.append(

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     reco_time_limit_s: float = Field(default=1.0, gt=0)
     reco_ttl_s: int = Field(default=900, ge=1)
     reco_model_path: Path | None = None
+    reco_migration_horizon_h: float = Field(default=4.0, gt=0)
+    reco_migration_downtime_s: float = Field(default=300.0, ge=0)
 
     @field_validator("agents")
     @classmethod

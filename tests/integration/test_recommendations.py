@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from models.prediction_eval import default_feature_spec
 from optimizers.fleet import pending_replicas, provider_capacities
 from optimizers.problem import feasible
 from schemas import (
     Insight,
     ProviderInfo,
+    ProviderStatus,
     Recommendation,
     RecommendationStatus,
     WorkloadEvent,
@@ -135,3 +137,59 @@ def test_pending_workloads_get_feasible_recommendations_or_a_reason(
     assert {k: reasons.get(k) for k in UNPLACEABLE} == UNPLACEABLE
     assert set(reasons) >= unplaceable
     assert not {r.workload_id for r in _latest(recs).values()} & unplaceable
+
+
+def test_workload_on_a_provider_gone_offline_gets_a_migration(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    now_ms = int(time.time() * 1000)
+    fleet = [
+        p.model_copy(update={"ts_ms": now_ms})
+        for p in MarketplaceSim(seed=22, providers=8, workloads=2).providers
+    ]
+    # Home is the best perf per dollar for training by the prior the worker uses, so no
+    # move pays while it is healthy: the migration below is the outage's doing.
+    prior = default_feature_spec().gpu_prior
+    home = max(fleet, key=lambda p: prior[p.gpu_model]["training"] / p.price_usd_per_gpu_hour)
+    spec = WorkloadSpec(tenant_id="acme", workload_type="training", gpus=1, vram_gb_per_gpu=16.0)
+    settings = fresh_settings(kafka_bootstrap, tmp_path, agents="recommendations", reco_batch_s=1.0)
+    worker = start_worker(settings, tmp_path)
+    try:
+        asyncio.run(
+            produce(settings, [("providers.catalog", p.provider_id, encode(p)) for p in fleet])
+        )
+        lifecycle = [
+            WorkloadEvent(workload_id="wl-run", ts_ms=now_ms, kind="submitted", spec=spec),
+            WorkloadEvent(
+                workload_id="wl-run", ts_ms=now_ms + 1, kind="started", provider_id=home.provider_id
+            ),
+        ]
+        asyncio.run(
+            produce(
+                settings, [("workloads.lifecycle", e.workload_id, encode(e)) for e in lifecycle]
+            )
+        )
+        time.sleep(3)  # a few batches with the provider healthy
+        offline = home.model_copy(update={"status": ProviderStatus.OFFLINE, "ts_ms": now_ms + 2})
+        asyncio.run(produce(settings, [("providers.catalog", home.provider_id, encode(offline))]))
+
+        def migrated(records: list[tuple[bytes | None, bytes]]) -> bool:
+            return any(r.kind == "migrate" for r in decode_all(Recommendation, records))
+
+        recs = decode_all(
+            Recommendation,
+            asyncio.run(drain(settings, "perf.recommendations", until=migrated, timeout_s=60)),
+        )
+    finally:
+        worker.stop()
+    moves = [r for r in recs if r.kind == "migrate"]
+    assert moves, [(r.kind, r.status) for r in recs]
+    move = moves[0]  # the first migration ever proposed: it must be the outage's
+    assert (move.workload_id, move.from_provider_id) == ("wl-run", home.provider_id)
+    assert move.status is RecommendationStatus.PROPOSED and "delivers nothing now" in move.rationale
+    target = {p.provider_id: p for p in fleet}[move.provider_id]
+    capacities = provider_capacities({target.provider_id: target}, {}, {})
+    (w,) = pending_replicas([("wl-run", spec)])
+    assert capacities and feasible(w, capacities[0]) and target.provider_id != home.provider_id
+    # The placement the scheduler applied (started) is dropped quietly, not superseded.
+    assert not [r for r in recs if r.kind == "place" and r.status == "superseded"]

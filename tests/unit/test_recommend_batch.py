@@ -136,3 +136,57 @@ def test_a_saved_throughput_model_drives_the_estimates(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelVersionError, match="latency_ms"):
         model_estimator(tmp_path / "latency.model")
+
+
+@pytest.mark.parametrize(
+    ("status", "availability", "price", "moves"),
+    [
+        ("online", 1.0, 1.5, False),  # healthy and fairly priced: stays
+        ("degraded", 1.0, 1.5, True),  # half speed for the same money
+        ("online", 0.4, 1.5, True),  # mostly unavailable
+        ("offline", None, 1.5, True),
+        ("online", 1.0, 4.5, True),  # price spike: the same work for a third
+        ("online", 0.99, 1.5, False),  # a small dip does not pay for 5 minutes of downtime
+    ],
+)
+def test_running_workloads_move_only_when_it_pays(
+    status: str, availability: float | None, price: float, moves: bool
+) -> None:
+    catalog = {
+        "here": _info("here", "A100 80GB", 8, 80.0, price, status=status),
+        "there": _info("there", "A100 80GB", 8, 80.0, 1.5),
+    }
+    health = {"here": ProviderHealth(availability=availability)}
+    running = {"w": ("here", _spec(2, 40.0))}
+    plan = plan_batch(
+        Snapshot(NOW, catalog, health, {}, running),
+        time_limit_s=0.5,
+        ttl_ms=60_000,
+        migration_horizon_h=4.0,
+        migration_downtime_s=300.0,
+    )
+    assert plan.proposals == [] and plan.running == {"w"}
+    assert [(m.workload_id, m.from_provider_id, m.provider_id) for m in plan.migrations] == (
+        [("w", "here", "there")] if moves else []
+    )
+    for m in plan.migrations:
+        assert m.kind == "migrate" and "gains" in m.rationale
+        if status == "offline":
+            assert m.perf_per_dollar_gain == 0.0 and "delivers nothing now" in m.rationale
+        else:
+            assert m.perf_per_dollar_gain > 0
+
+
+def test_migrations_use_only_gpus_new_placements_leave_free() -> None:
+    catalog = {
+        "here": _info("here", "A100 80GB", 8, 80.0, 1.5, status="offline"),
+        "there": _info("there", "A100 80GB", 2, 80.0, 1.5),
+    }
+    snap = Snapshot(NOW, catalog, {}, {"new": _spec(2, 40.0)}, {"old": ("here", _spec(2, 40.0))})
+    plan = plan_batch(snap, time_limit_s=0.5, ttl_ms=60_000)
+    assert [(r.workload_id, r.provider_id) for r in plan.proposals] == [("new", "there")]
+    assert plan.migrations == []
+    alone = plan_batch(
+        Snapshot(NOW, catalog, {}, {}, snap.running), time_limit_s=0.5, ttl_ms=60_000
+    )
+    assert [r.provider_id for r in alone.migrations] == ["there"]
