@@ -23,6 +23,9 @@ Outputs, sent durably before the table that remembers them is written:
 * one ``proposed`` :class:`~schemas.Recommendation` per placed replica (key
   ``recommendation_id``); a changed proposal first supersedes the previous one
   (:func:`optimizers.recommend.supersede`), an unchanged live one is not re-sent;
+* one ``migrate`` proposal per running workload whose move pays
+  (:func:`plan_migrations_of`: outage, degradation or a price rise), onto GPUs the batch's
+  placements leave free; a live migration that stops paying is superseded;
 * for each workload nothing can host, an :class:`~schemas.Insight` of kind
   ``unplaceable`` on ``perf.insights`` (key ``workload:<id>``) whose evidence holds the
   reason (:class:`~optimizers.result.Unplaced`: a constraint name, ``capacity``, ...);
