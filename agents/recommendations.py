@@ -49,13 +49,15 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faust
+import numpy as np
 from faust.types import StreamT, TableT, TopicT
 from prometheus_client import Counter, Histogram
 
@@ -105,9 +107,11 @@ _DONE = (WorkloadEventKind.COMPLETED, WorkloadEventKind.FAILED)
 #: Relative half-width of the prior's interval (the prior knows the GPU, not the host).
 PRIOR_SPREAD = 1.5
 
-EstimatorFactory = Callable[
-    [dict[str, WorkloadSpec], int], Callable[[PendingWorkload, ProviderCapacity], Interval]
-]
+Pair = tuple[PendingWorkload, ProviderCapacity]
+#: Estimates of many (workload, provider) pairs at once (one model call, not one per pair).
+EstimateMany = Callable[[Sequence[Pair]], list[Interval]]
+#: Builds an :data:`EstimateMany` for one batch from the replicas' specs and the snapshot.
+EstimatorFactory = Callable[[Mapping[str, WorkloadSpec], "Snapshot"], EstimateMany]
 
 
 # ---------------------------------------------------------------- pure part
@@ -145,49 +149,89 @@ class BatchPlan:
     notes: tuple[str, ...] = field(default=())
 
 
-def prior_estimator(spec_by_id: dict[str, WorkloadSpec], now_ms: int) -> Any:
+def prior_estimator(spec_by_id: Mapping[str, WorkloadSpec], snapshot: Snapshot) -> EstimateMany:
     """Estimates from the GPU catalogue prior (relative speed x ``gpus ** 0.92``)."""
     from models.prediction_eval import default_feature_spec
 
     prior = default_feature_spec().gpu_prior
 
-    def estimate(w: PendingWorkload, p: ProviderCapacity) -> Interval:
-        spec = spec_by_id[w.workload_id]
-        per_gpu = prior.get(p.gpu_model, {}).get(spec.workload_type.value, 0.0)
-        value = per_gpu * w.gpus**0.92
-        return Estimate(value, value / PRIOR_SPREAD, value * PRIOR_SPREAD)
+    def estimate(pairs: Sequence[Pair]) -> list[Interval]:
+        out: list[Interval] = []
+        for w, p in pairs:
+            kind = spec_by_id[w.workload_id].workload_type.value
+            value = prior.get(p.gpu_model, {}).get(kind, 0.0) * w.gpus**0.92
+            out.append(Estimate(value, value / PRIOR_SPREAD, value * PRIOR_SPREAD))
+        return out
 
     return estimate
 
 
 def model_estimator(path: Path) -> EstimatorFactory:
-    """Estimates from a saved throughput :class:`~models.prediction.PerformancePredictor`."""
+    """Estimates from a saved throughput :class:`~models.prediction.PerformancePredictor`.
+
+    Features come from the catalogue entry of each provider (GPU model, count, VRAM,
+    region) and the workload's spec, at the snapshot's time; all pairs of a batch go
+    through the model in one call (:meth:`~models.prediction.PerformancePredictor.predict_many`).
+    """
     from models.prediction import PerformancePredictor
     from models.prediction_features import featurize
 
     model = PerformancePredictor.load(path, expected_target="throughput")
 
-    def factory(spec_by_id: dict[str, WorkloadSpec], now_ms: int) -> Any:
-        def estimate(w: PendingWorkload, p: ProviderCapacity) -> Interval:
-            spec = spec_by_id[w.workload_id]
-            info = ProviderInfo(
-                provider_id=p.provider_id,
-                ts_ms=now_ms,
-                region=p.region,
-                gpu_model=p.gpu_model,
-                gpu_count=max(1, p.free_gpus),
-                vram_gb_per_gpu=p.vram_gb_per_gpu,
-                price_usd_per_gpu_hour=p.price_usd_per_gpu_hour,
-                status=ProviderStatus.ONLINE,
-            )
-            x = featurize(
-                model.spec, spec.workload_type.value, w.gpus, w.vram_gb_per_gpu, info, None, now_ms
-            )
-            return model.predict_one(x, p.provider_id, spec.workload_type.value)
+    def factory(spec_by_id: Mapping[str, WorkloadSpec], snapshot: Snapshot) -> EstimateMany:
+        def estimate(pairs: Sequence[Pair]) -> list[Interval]:
+            rows, keys, groups = [], [], []
+            for w, p in pairs:
+                kind = spec_by_id[w.workload_id].workload_type.value
+                info = snapshot.catalog.get(p.provider_id)
+                rows.append(
+                    featurize(
+                        model.spec, kind, w.gpus, w.vram_gb_per_gpu, info, None, snapshot.now_ms
+                    )
+                )
+                keys.append(p.provider_id)
+                groups.append(kind)
+            x = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(model.spec.feature_names))
+            return list(model.predict_many(x, keys, groups))
 
         return estimate
 
     return factory
+
+
+def estimate_feasible(
+    estimate: EstimateMany,
+    workloads: tuple[PendingWorkload, ...],
+    providers: tuple[ProviderCapacity, ...],
+) -> tuple[np.ndarray, dict[tuple[str, str], Interval]]:
+    """Estimates of every feasible pair with room, as a matrix and by ``(workload, provider)``.
+
+    Infeasible pairs are never estimated (0 in the matrix): the solver never uses them.
+    """
+    shell = PlacementProblem(providers, workloads, np.zeros((len(workloads), len(providers))))
+    free = shell.columns.free_gpus
+    pairs = [
+        (i, int(j))
+        for i, w in enumerate(workloads)
+        for j in np.flatnonzero(shell.feasible_mask(i) & (free >= w.gpus))
+    ]
+    found = estimate([(workloads[i], providers[j]) for i, j in pairs])
+    matrix = np.zeros((len(workloads), len(providers)), dtype=np.float64)
+    table: dict[tuple[str, str], Interval] = {}
+    for (i, j), est in zip(pairs, found, strict=True):
+        matrix[i, j] = est.value
+        table[(workloads[i].workload_id, providers[j].provider_id)] = est
+    return matrix, table
+
+
+def _lookup(
+    table: dict[tuple[str, str], Interval], estimate: EstimateMany
+) -> Callable[[PendingWorkload, ProviderCapacity], Interval]:
+    def one(w: PendingWorkload, p: ProviderCapacity) -> Interval:
+        found = table.get((w.workload_id, p.provider_id))
+        return found if found is not None else estimate([(w, p)])[0]
+
+    return one
 
 
 def health_factor(info: ProviderInfo, health: ProviderHealth | None) -> float:
@@ -227,29 +271,54 @@ def plan_migrations_of(
     :func:`health_factor`; a unit of throughput is worth what it costs there when
     healthy, so an offline or degraded provider, or a price rise, makes moving pay.
     """
-    running = {
-        wid: (pid, spec)
-        for wid, (pid, spec) in sorted(snapshot.running.items())
-        if spec.replicas == 1 and pid in snapshot.catalog
-    }
+    cheapest: dict[str, float] = {}
+    for info in snapshot.catalog.values():
+        if info.status is ProviderStatus.ONLINE:
+            model, price = info.gpu_model, info.price_usd_per_gpu_hour
+            cheapest[model] = min(cheapest.get(model, price), price)
+    running = {}
+    for wid, (pid, spec) in sorted(snapshot.running.items()):
+        home = snapshot.catalog.get(pid)
+        if spec.replicas != 1 or home is None:
+            continue
+        # Only degraded or overpriced hosts are looked at: a move off a healthy host at
+        # its GPU model's best price is rebalancing, which placement does for new work.
+        unhealthy = health_factor(home, snapshot.health.get(pid)) < 1.0
+        overpriced = home.price_usd_per_gpu_hour > cheapest.get(home.gpu_model, math.inf)
+        if unhealthy or overpriced:
+            running[wid] = (pid, spec)
     if not running:
         return []
     specs = {wid: spec for wid, (_pid, spec) in running.items()}
-    estimate = estimator(specs, snapshot.now_ms)
-    movers = []
+    estimate = estimator(specs, snapshot)
+    homes = []
     for wid, (pid, spec) in running.items():
         info = snapshot.catalog[pid]
         (w,) = pending_replicas([(wid, spec)])
-        here = ProviderCapacity(
-            pid,
-            info.region,
-            info.gpu_model,
-            0,
-            info.vram_gb_per_gpu,
-            info.price_usd_per_gpu_hour,
-            info.reputation,
+        homes.append(
+            (
+                w,
+                ProviderCapacity(
+                    pid,
+                    info.region,
+                    info.gpu_model,
+                    0,
+                    info.vram_gb_per_gpu,
+                    info.price_usd_per_gpu_hour,
+                    info.reputation,
+                ),
+            )
         )
-        healthy = float(estimate(w, here).value)
+    healthy_here = estimate(homes)
+    mover_specs = tuple(w for w, _ in homes)
+    _matrix, table = estimate_feasible(estimate, mover_specs, targets)
+    lookup = _lookup(table, estimate)
+    movers = []
+    for (w, here), healthy_est in zip(homes, healthy_here, strict=True):
+        info = snapshot.catalog[here.provider_id]
+        pid = here.provider_id
+        spec = specs[w.workload_id]
+        healthy = float(healthy_est.value)
         cost_now = info.price_usd_per_gpu_hour * spec.gpus
         movers.append(
             RunningWorkload(
@@ -274,12 +343,12 @@ def plan_migrations_of(
         if pid not in {t.provider_id for t in targets}
     )
     decisions = plan_migrations(
-        movers, targets + current, lambda w, p: float(estimate(w, p).value), horizon_h=horizon_h
+        movers, targets + current, lambda w, p: float(lookup(w, p).value), horizon_h=horizon_h
     )
     by_target = {p.provider_id: p for p in targets}
     estimates = {
-        d.workload_id: estimate(specs_w, by_target[d.to_provider_id])
-        for d, specs_w in zip(decisions, (m.spec for m in movers), strict=True)
+        d.workload_id: lookup(m.spec, by_target[d.to_provider_id])
+        for d, m in zip(decisions, movers, strict=True)
         if d.move and d.to_provider_id is not None
     }
     slas = {wid: spec.sla for wid, spec in specs.items()}
@@ -327,8 +396,9 @@ def plan_batch(
             providers=len(providers),
             running=frozenset(snapshot.running),
         )
-    estimate = estimator(spec_by_id, snapshot.now_ms)
-    problem = PlacementProblem(providers, workloads, lambda w, p: float(estimate(w, p).value))
+    estimate = estimator(spec_by_id, snapshot)
+    matrix, table = estimate_feasible(estimate, workloads, providers)
+    problem = PlacementProblem(providers, workloads, matrix)
     result = CpSatPlacer(time_limit_s=time_limit_s, seed=seed).solve(problem)
     baseline = cheapest_first(problem).assignments
     slas: dict[str, SLA] = {rid: spec.sla for rid, spec in spec_by_id.items()}
@@ -336,7 +406,7 @@ def plan_batch(
         problem,
         result.assignments,
         baseline,
-        estimate,
+        _lookup(table, estimate),
         now_ms=snapshot.now_ms,
         ttl_ms=ttl_ms,
         slas=slas,

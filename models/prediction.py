@@ -186,6 +186,22 @@ class PerformancePredictor:
         correction, known = self._correction(key, workload_id)
         return self._interval(base + correction, group, known)
 
+    def predict_many(
+        self, x: np.ndarray, keys: Sequence[str], groups: Sequence[str]
+    ) -> list[Prediction]:
+        """Predictions for rows ``x`` as new placements (provider history only).
+
+        One call of the batch model for all rows: what a placement batch needs, where
+        :meth:`predict_one` per candidate pair would cost a model call each.
+        """
+        if len(x) == 0:
+            return []
+        base = self._predict_base(np.asarray(x, dtype=np.float64))
+        return [
+            self._interval(b + self._correction(key, "")[0], group, False)
+            for b, key, group in zip(base, keys, groups, strict=True)
+        ]
+
     def learn_one(self, x: Sequence[float], key: str, value: float, workload_id: str = "") -> None:
         """Learn from one observed target value on provider ``key`` (after predicting it)."""
         if not value > 0:

@@ -176,6 +176,22 @@ def test_same_seed_same_predictions(data: dict[str, list[Example]]) -> None:
     assert a.predict_sequential(data["test"][:300]) == b.predict_sequential(data["test"][:300])
 
 
+def test_predict_many_equals_predict_one_per_row(
+    model: PerformancePredictor, data: dict[str, list[Example]], tmp_path: Path
+) -> None:
+    fresh = _fresh(model, tmp_path)
+    for e in data["test"][:50]:
+        fresh.learn_one(e.x, e.key, e.value)  # some provider history to apply
+    rows = data["test"][50:90]
+    many = fresh.predict_many(
+        np.array([e.x for e in rows]), [e.key for e in rows], [e.group for e in rows]
+    )
+    one = [fresh.predict_one(e.x, e.key, e.group) for e in rows]
+    for a, b in zip(many, one, strict=True):
+        assert (a.value, a.low, a.high) == pytest.approx((b.value, b.low, b.high))
+    assert fresh.predict_many(np.zeros((0, len(SPEC.feature_names))), [], []) == []
+
+
 def test_learn_one_moves_the_prediction_towards_the_truth(
     model: PerformancePredictor, data: dict[str, list[Example]], tmp_path: Path
 ) -> None:

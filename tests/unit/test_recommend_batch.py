@@ -9,6 +9,7 @@ import pytest
 from agents.recommendations import Snapshot, model_estimator, plan_batch
 from models.prediction import ModelVersionError, PerformancePredictor
 from models.prediction_eval import default_feature_spec, simulated_examples
+from models.prediction_features import featurize
 from optimizers.fleet import ProviderHealth, pending_replicas, provider_capacities
 from optimizers.problem import feasible
 from schemas import ProviderInfo, WorkloadSpec
@@ -124,10 +125,10 @@ def test_a_saved_throughput_model_drives_the_estimates(tmp_path: Path) -> None:
     snap = Snapshot(NOW, catalog, {}, {"w": _spec(1, 16.0)}, {})
     plan = plan_batch(snap, time_limit_s=0.5, ttl_ms=1000, estimator=model_estimator(path))
     (rec,) = plan.proposals
-    estimate = model_estimator(path)({"w": snap.pending["w"]}, NOW)
-    caps = {p.provider_id: p for p in provider_capacities(catalog, {}, {})}
-    w = pending_replicas([("w", snap.pending["w"])])[0]
-    assert rec.expected_throughput == pytest.approx(estimate(w, caps[rec.provider_id]).value)
+    # The same number straight from the model, one row at a time.
+    x = featurize(spec, "training", 1, 16.0, catalog[rec.provider_id], None, NOW)
+    direct = model.predict_one(x, rec.provider_id, "training")
+    assert rec.expected_throughput == pytest.approx(direct.value)
     # The model's interval, not the prior's fixed +-50 %, sets the confidence.
     prior = plan_batch(snap, time_limit_s=0.5, ttl_ms=1000).proposals[0]
     assert rec.confidence != pytest.approx(prior.confidence)
