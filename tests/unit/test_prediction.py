@@ -303,9 +303,8 @@ def latency_data() -> dict[str, list[Example]]:
 
 
 def test_latency_examples_are_serving_workloads_with_their_latency() -> None:
-    records = list(MarketplaceSim(seed=9, providers=4, workloads=8).records(1_700_000_000_000))[
-        :400
-    ]
+    sim = MarketplaceSim(seed=9, providers=4, workloads=8)
+    records = list(sim.records(1_700_000_000_000, 1_700_000_000_000 + 600_000))
     examples = examples_from_records(SPEC, records, "latency_ms")
     latencies = {
         (r.record.workload_id, r.record.ts_ms): r.record.latency_ms
