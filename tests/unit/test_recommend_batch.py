@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.recommendations import Snapshot, model_estimator, plan_batch
+from agents.recommendation_plan import Snapshot, model_estimator, plan_batch
 from models.prediction import ModelVersionError, PerformancePredictor
 from models.prediction_eval import default_feature_spec, simulated_examples
 from models.prediction_features import featurize
