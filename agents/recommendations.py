@@ -66,7 +66,7 @@ from agents.recommendation_plan import (
     plan_batch,
     prior_estimator,
 )
-from optimizers.fleet import ProviderHealth, health_from_window
+from optimizers.fleet import ProviderHealth, health_from_window, replica_ids
 from optimizers.recommend import supersede, unplaced_insight
 from schemas import (
     DecodeError,
@@ -183,9 +183,12 @@ class RecommendationPlanner:
             return
         state_json = None if state is None else {**state, "partition": message.partition}
         await persist_durably(self.workloads, [(event.workload_id, state_json, message.partition)])
-        if (state is None or state["phase"] == "running") and self.live.get(event.workload_id):
+        if state is None or state["phase"] == "running":
             # Applied (or moot): the scheduler acted on it, so it is not superseded later.
-            await persist_durably(self.live, [(event.workload_id, None, message.partition)])
+            replicas = WorkloadSpec.model_validate_json(spec_json).replicas if spec_json else 1
+            ids = [event.workload_id, *replica_ids(event.workload_id, replicas)]
+            stale = [(i, None, message.partition) for i in dict.fromkeys(ids) if self.live.get(i)]
+            await persist_durably(self.live, stale)
         self.dirty = True
         if self._pending_count() >= self.settings.reco_batch_max:
             self.wake.set()
