@@ -1,8 +1,12 @@
-"""Throughput prediction: batch model, online residual correction, conformal intervals.
+"""Performance prediction: batch model, online residual correction, conformal intervals.
 
-:class:`ThroughputPredictor` has three layers, each fixing what the one before cannot:
+:class:`PerformancePredictor` predicts one positive target of a workload on a provider:
+``throughput`` (every workload type) or ``latency_ms`` (serving workloads' request
+latency); one instance per target, same code and features
+(:mod:`models.prediction_features`). It has three layers, each fixing what the one
+before cannot:
 
-1. a batch model (scikit-learn ``HistGradientBoostingRegressor`` on log throughput)
+1. a batch model (scikit-learn ``HistGradientBoostingRegressor`` on the log target)
    trained from history: what a workload type, size and GPU model give in general;
 2. an online correction of the log residual, score first then learn: a River running
    mean per provider (what this host does differently: silicon, cooling, drivers,
@@ -13,10 +17,10 @@
    the batch model never saw, with the online correction running exactly as it will in
    use, so the interval covers ``1 - alpha`` of future observations.
 
-Models are saved with a format version and the digest of their :class:`FeatureSpec`;
-:meth:`ThroughputPredictor.load` refuses a file of another version or spec with
-:class:`ModelVersionError`. The payload is a pickle (scikit-learn's own persistence):
-load only files you produced.
+Models are saved with a format version, their target and the digest of their
+:class:`FeatureSpec`; :meth:`PerformancePredictor.load` refuses a file of another
+version, target or spec with :class:`ModelVersionError`. The payload is a pickle
+(scikit-learn's own persistence): load only files you produced.
 
 The figures on simulated runs come from :mod:`models.prediction_eval`; on this tiny
 fixed input (6 h runs of 8 providers) the predictor already beats the cohort mean by far:
@@ -27,6 +31,8 @@ fixed input (6 h runs of 8 providers) the predictor already beats the cohort mea
 >>> print(f"MAPE {r['mape']:.1%} vs baseline {r['baseline_mape']:.1%}, "
 ...       f"coverage {r['interval_coverage']:.0%}")
 MAPE 4.0% vs baseline 102.1%, coverage 91%
+>>> print(f"latency MAPE {r['latency_mape']:.1%} vs baseline {r['latency_baseline_mape']:.1%}")
+latency MAPE 5.3% vs baseline 8.6%
 """
 
 from __future__ import annotations
@@ -45,35 +51,39 @@ from river import stats
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from models.prediction_features import Example, FeatureSpec, as_arrays
+from models.prediction_features import TARGETS, Example, FeatureSpec, as_arrays
 
-__all__ = ["MODEL_FORMAT_VERSION", "ModelVersionError", "Prediction", "ThroughputPredictor"]
+__all__ = ["MODEL_FORMAT_VERSION", "ModelVersionError", "PerformancePredictor", "Prediction"]
 
 #: Version of the saved-model layout; files of another version are refused.
-MODEL_FORMAT_VERSION = 1
-_MAGIC = b"computeperf-throughput-predictor\n"
+MODEL_FORMAT_VERSION = 2
+_MAGIC = b"computeperf-performance-predictor\n"
 
 
 class ModelVersionError(ValueError):
-    """A saved model is of another format version, feature spec or scikit-learn."""
+    """A saved model is of another format version, target, feature spec or scikit-learn."""
 
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """Predicted throughput (in the workload type's unit) and its conformal interval."""
+    """Predicted value (throughput in the workload type's unit, or latency in ms) and its
+    conformal interval."""
 
-    throughput: float
+    value: float
     low: float
     high: float
 
 
-class ThroughputPredictor:
-    """Predicts a workload's throughput on a provider, with calibrated intervals.
+class PerformancePredictor:
+    """Predicts a workload's throughput or latency on a provider, with calibrated intervals.
 
     Parameters
     ----------
     spec : FeatureSpec
         Feature definition; saved with the model.
+    target : str
+        What is predicted, one of :data:`~models.prediction_features.TARGETS`; the
+        examples given to :meth:`fit` must observe the same target.
     alpha : float
         Miscoverage of the intervals (0.1 gives 90 % intervals).
     seed : int
@@ -93,9 +103,9 @@ class ThroughputPredictor:
     >>> spec = default_feature_spec()
     >>> train = simulated_examples(spec, seed=10, providers=8, workloads=16, hours=4)
     >>> cal = simulated_examples(spec, seed=11, providers=8, workloads=16, hours=4)
-    >>> model = ThroughputPredictor(spec, seed=0).fit(train, cal)
+    >>> model = PerformancePredictor(spec, seed=0).fit(train, cal)
     >>> p = model.predict_one(cal[0].x, cal[0].key, cal[0].group)
-    >>> p.low < p.throughput < p.high
+    >>> p.low < p.value < p.high
     True
     """
 
@@ -103,6 +113,7 @@ class ThroughputPredictor:
         self,
         spec: FeatureSpec,
         *,
+        target: str = "throughput",
         alpha: float = 0.1,
         seed: int = 0,
         shrinkage: float = 5.0,
@@ -112,7 +123,10 @@ class ThroughputPredictor:
     ) -> None:
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         self.spec = spec
+        self.target = target
         self.alpha = alpha
         self.seed = seed
         self.shrinkage = shrinkage
@@ -152,7 +166,7 @@ class ThroughputPredictor:
             self.reset_online()
             replayed = self._replay(calibration, use_history)
             for example, (log_pred, known) in zip(calibration, replayed, strict=True):
-                error = abs(math.log(example.throughput) - log_pred)
+                error = abs(math.log(example.value) - log_pred)
                 scores.setdefault((example.group, known), []).append(error)
         self._radius = {k: _conformal_quantile(v, self.alpha) for k, v in scores.items()}
         # Provider and workload state from calibration does not carry over to deployment.
@@ -172,14 +186,28 @@ class ThroughputPredictor:
         correction, known = self._correction(key, workload_id)
         return self._interval(base + correction, group, known)
 
-    def learn_one(
-        self, x: Sequence[float], key: str, throughput: float, workload_id: str = ""
-    ) -> None:
-        """Learn from one observed throughput on provider ``key`` (after predicting it)."""
-        if not throughput > 0:
+    def predict_many(
+        self, x: np.ndarray, keys: Sequence[str], groups: Sequence[str]
+    ) -> list[Prediction]:
+        """Predictions for rows ``x`` as new placements (provider history only).
+
+        One call of the batch model for all rows: what a placement batch needs, where
+        :meth:`predict_one` per candidate pair would cost a model call each.
+        """
+        if len(x) == 0:
+            return []
+        base = self._predict_base(np.asarray(x, dtype=np.float64))
+        return [
+            self._interval(b + self._correction(key, "")[0], group, False)
+            for b, key, group in zip(base, keys, groups, strict=True)
+        ]
+
+    def learn_one(self, x: Sequence[float], key: str, value: float, workload_id: str = "") -> None:
+        """Learn from one observed target value on provider ``key`` (after predicting it)."""
+        if not value > 0:
             return
         base = self._predict_base(np.asarray([x], dtype=np.float64))[0]
-        self._learn_residual(key, workload_id, math.log(throughput) - base)
+        self._learn_residual(key, workload_id, math.log(value) - base)
 
     def predict_sequential(
         self, examples: Sequence[Example], use_workload_history: bool = True
@@ -206,6 +234,7 @@ class ThroughputPredictor:
         """Write the model: a magic line, a JSON header line, then the pickled state."""
         header = {
             "format_version": MODEL_FORMAT_VERSION,
+            "target": self.target,
             "spec_digest": self.spec.digest(),
             "spec": self.spec.to_json(),
             "sklearn_version": sklearn.__version__,
@@ -218,11 +247,16 @@ class ThroughputPredictor:
         partial.replace(target)
 
     @classmethod
-    def load(cls, path: str | Path, expected_spec: FeatureSpec | None = None) -> Self:
+    def load(
+        cls,
+        path: str | Path,
+        expected_spec: FeatureSpec | None = None,
+        expected_target: str | None = None,
+    ) -> Self:
         """Read a model saved by :meth:`save`; check its header before unpickling."""
         blob = Path(path).read_bytes()
         if not blob.startswith(_MAGIC):
-            raise ModelVersionError(f"{path} is not a computeperf throughput model")
+            raise ModelVersionError(f"{path} is not a computeperf performance model")
         head, _, payload = blob[len(_MAGIC) :].partition(b"\n")
         header: dict[str, Any] = json.loads(head)
         if header.get("format_version") != MODEL_FORMAT_VERSION:
@@ -234,6 +268,10 @@ class ThroughputPredictor:
             raise ModelVersionError(
                 f"{path}: saved with scikit-learn {header.get('sklearn_version')}, "
                 f"running {sklearn.__version__}; retrain the model"
+            )
+        if expected_target is not None and header.get("target") != expected_target:
+            raise ModelVersionError(
+                f"{path}: predicts {header.get('target')!r}, expected {expected_target!r}"
             )
         if expected_spec is not None and header.get("spec_digest") != expected_spec.digest():
             raise ModelVersionError(
@@ -250,11 +288,11 @@ class ThroughputPredictor:
     # ------------------------------------------------------------------ internals
     def _fitted(self) -> HistGradientBoostingRegressor:
         if self._model is None:
-            raise RuntimeError("ThroughputPredictor is not fitted; call fit() first")
+            raise RuntimeError("PerformancePredictor is not fitted; call fit() first")
         return self._model
 
     def predict_batch_only(self, x: np.ndarray) -> np.ndarray:
-        """Throughput of the batch model alone (no online correction) for rows ``x``."""
+        """Target value of the batch model alone (no online correction) for rows ``x``."""
         out: np.ndarray = np.exp(np.asarray(self._predict_base(x), dtype=np.float64))
         return out
 
@@ -286,7 +324,7 @@ class ThroughputPredictor:
         # An unseen group falls back to the widest calibrated radius (never too narrow).
         radius = self._radius.get((group, known), max(self._radius.values(), default=math.inf))
         return Prediction(
-            throughput=math.exp(log_pred),
+            value=math.exp(log_pred),
             low=math.exp(log_pred - radius),
             high=math.exp(log_pred + radius) if math.isfinite(radius) else math.inf,
         )

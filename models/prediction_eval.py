@@ -13,12 +13,13 @@ its own id prefix, so providers of different runs never share an online correcti
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
 
-from models.prediction import ThroughputPredictor
+from models.prediction import PerformancePredictor
 from models.prediction_features import Example, FeatureSpec, examples_from_records
 from sim.gpus import GPU_MODELS, REGIONS
 from sim.marketplace import MarketplaceSim
@@ -28,9 +29,20 @@ __all__ = [
     "default_feature_spec",
     "evaluate_prediction",
     "simulated_examples",
+    "simulated_records",
 ]
 
 _START_MS = 1_700_000_000_000
+_FIGURE_KEYS = (
+    "mape",
+    "baseline_mape",
+    "mape_batch_only",
+    "mape_new_placement",
+    "interval_coverage",
+    "interval_coverage_new_placement",
+    "nominal_coverage",
+    "median_interval_width",
+)
 _HOUR_MS = 3_600_000
 
 
@@ -52,8 +64,7 @@ def default_feature_spec() -> FeatureSpec:
     )
 
 
-def simulated_examples(
-    spec: FeatureSpec,
+def simulated_records(
     seed: int,
     *,
     providers: int = 16,
@@ -61,8 +72,8 @@ def simulated_examples(
     hours: float = 24.0,
     interval_ms: int = 120_000,
     incidents_per_hour: float = 0.5,
-) -> list[Example]:
-    """Examples of one simulated run (its own fleet, workloads and incidents)."""
+) -> list[object]:
+    """Records of one simulated run (its own fleet, workloads and incidents)."""
     sim = MarketplaceSim(
         seed=seed,
         providers=providers,
@@ -73,20 +84,43 @@ def simulated_examples(
     )
     # The start hour varies with the seed so that runs see different phases of the day.
     start_ms = _START_MS + (seed % 24) * _HOUR_MS
-    return examples_from_records(spec, sim.records(start_ms, start_ms + int(hours * _HOUR_MS)))
+    return list(sim.records(start_ms, start_ms + int(hours * _HOUR_MS)))
+
+
+def simulated_examples(
+    spec: FeatureSpec,
+    seed: int,
+    *,
+    target: str = "throughput",
+    providers: int = 16,
+    workloads: int = 32,
+    hours: float = 24.0,
+    interval_ms: int = 120_000,
+    incidents_per_hour: float = 0.5,
+) -> list[Example]:
+    """Examples of ``target`` from one simulated run (see :func:`simulated_records`)."""
+    records = simulated_records(
+        seed,
+        providers=providers,
+        workloads=workloads,
+        hours=hours,
+        interval_ms=interval_ms,
+        incidents_per_hour=incidents_per_hour,
+    )
+    return examples_from_records(spec, records, target)
 
 
 def baseline_predictions(train: Sequence[Example], test: Sequence[Example]) -> np.ndarray:
-    """Cohort-mean baseline: mean training throughput per (GPU model, workload type).
+    """Cohort-mean baseline: mean training value per (GPU model, workload type).
 
     Cohorts unseen in training fall back to the workload type's mean, then the overall one.
     """
     cohort: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_type: dict[str, list[float]] = defaultdict(list)
     for e in train:
-        cohort[(e.gpu_model, e.workload_type)].append(e.throughput)
-        by_type[e.workload_type].append(e.throughput)
-    overall = float(np.mean([e.throughput for e in train]))
+        cohort[(e.gpu_model, e.workload_type)].append(e.value)
+        by_type[e.workload_type].append(e.value)
+    overall = float(np.mean([e.value for e in train]))
     cohort_mean = {k: float(np.mean(v)) for k, v in cohort.items()}
     type_mean = {k: float(np.mean(v)) for k, v in by_type.items()}
     return np.asarray(
@@ -117,25 +151,50 @@ def evaluate_prediction(
     would live. ``mape`` and ``baseline_mape`` are fractions; ``mape_batch_only`` is the
     batch model without the online correction, ``mape_new_placement`` (and its coverage)
     predicts every sample as for a workload not placed yet (provider history only).
+    The same figures for the latency of serving workloads carry a ``latency_`` prefix
+    (a second predictor, same runs, same code).
     """
     spec = default_feature_spec()
     base = 1000 * seed
     n_runs = train_runs + calibration_runs + test_runs
     runs = [
-        simulated_examples(spec, base + k, providers=providers, workloads=workloads, hours=hours)
+        simulated_records(base + k, providers=providers, workloads=workloads, hours=hours)
         for k in range(n_runs)
     ]
-    train = [e for run in runs[:train_runs] for e in run]
-    calibration = [e for run in runs[train_runs : train_runs + calibration_runs] for e in run]
-    test = [e for run in runs[train_runs + calibration_runs :] for e in run]
-    model = ThroughputPredictor(spec, alpha=alpha, seed=seed).fit(train, calibration)
-    truth = np.asarray([e.throughput for e in test], dtype=np.float64)
+    figures: dict[str, float | int] = {}
+    for target, prefix in (("throughput", ""), ("latency_ms", "latency_")):
+        per_run = [examples_from_records(spec, run, target) for run in runs]
+        train = [e for run in per_run[:train_runs] for e in run]
+        calibration = [
+            e for run in per_run[train_runs : train_runs + calibration_runs] for e in run
+        ]
+        test = [e for run in per_run[train_runs + calibration_runs :] for e in run]
+        if not (train and calibration and test):
+            # E.g. no serving workload in a tiny run: no latency to learn or test.
+            figures.update({prefix + k: math.nan for k in _FIGURE_KEYS})
+            figures[prefix + "test_examples"] = len(test)
+            continue
+        model = PerformancePredictor(spec, target=target, alpha=alpha, seed=seed)
+        model.fit(train, calibration)
+        found = _figures(model, train, calibration, test)
+        figures.update({prefix + k: v for k, v in found.items()})
+    return figures
+
+
+def _figures(
+    model: PerformancePredictor,
+    train: Sequence[Example],
+    calibration: Sequence[Example],
+    test: Sequence[Example],
+) -> dict[str, float | int]:
+    truth = np.asarray([e.value for e in test], dtype=np.float64)
     batch_only = model.predict_batch_only(np.asarray([e.x for e in test], dtype=np.float64))
     # As placements not made yet (provider history only), then as running workloads.
+    model.reset_online()
     new = model.predict_sequential(test, use_workload_history=False)
     model.reset_online()
     preds = model.predict_sequential(test)
-    point = np.asarray([p.throughput for p in preds])
+    point = np.asarray([p.value for p in preds])
     low = np.asarray([p.low for p in preds])
     high = np.asarray([p.high for p in preds])
     baseline = baseline_predictions([*train, *calibration], test)
@@ -143,12 +202,12 @@ def evaluate_prediction(
         "mape": _mape(truth, point),
         "baseline_mape": _mape(truth, baseline),
         "mape_batch_only": _mape(truth, batch_only),
-        "mape_new_placement": _mape(truth, np.asarray([p.throughput for p in new])),
+        "mape_new_placement": _mape(truth, np.asarray([p.value for p in new])),
         "interval_coverage": float(np.mean((low <= truth) & (truth <= high))),
         "interval_coverage_new_placement": float(
             np.mean([p.low <= t <= p.high for p, t in zip(new, truth.tolist(), strict=True)])
         ),
-        "nominal_coverage": 1.0 - alpha,
+        "nominal_coverage": 1.0 - model.alpha,
         "median_interval_width": float(np.median((high - low) / point)),
         "train_examples": len(train),
         "calibration_examples": len(calibration),

@@ -1,9 +1,12 @@
-"""Features of throughput prediction, and training examples built from telemetry records.
+"""Features of performance prediction, and training examples built from telemetry records.
 
 A query is "workload spec W on provider P at event time ``ts_ms``, given P's recent
 telemetry". :class:`FeatureSpec` fixes the vocabulary (GPU models, regions), the prior
 (relative throughput per GPU model and workload type) and the regions' UTC offsets
 (demand follows the local day); its :meth:`FeatureSpec.digest` versions saved models.
+The same features serve every prediction target (:data:`TARGETS`): throughput, and the
+request latency of serving workloads (which depends on the same GPU model, load, region
+and RTT).
 Unknown GPU models, regions or missing telemetry become NaN or all-zero one-hots, which
 the gradient-boosted model handles natively.
 
@@ -38,6 +41,7 @@ from schemas import (
 
 __all__ = [
     "FEATURE_CODE_VERSION",
+    "TARGETS",
     "Example",
     "FeatureSpec",
     "ProviderHealth",
@@ -50,6 +54,9 @@ __all__ = [
 FEATURE_CODE_VERSION = 1
 _WORKLOAD_TYPES = tuple(t.value for t in WorkloadType)
 _HOUR_MS = 3_600_000
+#: What can be predicted: the :class:`~schemas.WorkloadSample` field each example observes.
+#: ``latency_ms`` exists only for serving (inference) workloads.
+TARGETS = ("throughput", "latency_ms")
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,7 @@ class ProviderHealth:
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One observed throughput with its features.
+    """One observed target value (throughput, or latency in ms) with its features.
 
     ``key`` (the provider) and ``workload_id`` key the online residual correction,
     ``group`` (the workload type) the conformal calibration; ``gpu_model`` and
@@ -134,7 +141,7 @@ class Example:
     """
 
     x: tuple[float, ...]
-    throughput: float
+    value: float
     ts_ms: int
     key: str
     group: str
@@ -204,13 +211,18 @@ class _HealthTracker:
         return ProviderHealth(rtt_ms=s.net_rtt_ms, clock_ratio=ratio, errors=s.error_count)
 
 
-def examples_from_records(spec: FeatureSpec, records: Iterable[object]) -> list[Example]:
+def examples_from_records(
+    spec: FeatureSpec, records: Iterable[object], target: str = "throughput"
+) -> list[Example]:
     """Replay records in event-time order into one :class:`Example` per workload sample.
 
     Accepts the records themselves or anything with a ``record`` attribute (the
-    simulator's ``SimRecord``). Workload samples whose spec or provider is unknown are
-    skipped: there is nothing to predict them from.
+    simulator's ``SimRecord``). ``target`` (one of :data:`TARGETS`) is the sample field
+    observed. Workload samples whose spec or provider is unknown, or whose target is
+    missing or not positive, are skipped: there is nothing to predict them from or of.
     """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     catalog: dict[str, ProviderInfo] = {}
     specs: dict[str, WorkloadSpec] = {}
     health = _HealthTracker()
@@ -227,7 +239,8 @@ def examples_from_records(spec: FeatureSpec, records: Iterable[object]) -> list[
         elif isinstance(rec, WorkloadSample):
             wspec = specs.get(rec.workload_id)
             prov = catalog.get(rec.provider_id)
-            if wspec is None or prov is None or not rec.throughput > 0:
+            observed = getattr(rec, target)
+            if wspec is None or prov is None or observed is None or not observed > 0:
                 continue
             x = featurize(
                 spec,
@@ -241,7 +254,7 @@ def examples_from_records(spec: FeatureSpec, records: Iterable[object]) -> list[
             out.append(
                 Example(
                     x=x,
-                    throughput=rec.throughput,
+                    value=float(observed),
                     ts_ms=rec.ts_ms,
                     key=rec.provider_id,
                     group=WorkloadType(rec.workload_type).value,
@@ -254,10 +267,10 @@ def examples_from_records(spec: FeatureSpec, records: Iterable[object]) -> list[
 
 
 def as_arrays(examples: Iterable[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, log throughput)`` arrays of ``examples``."""
+    """``(X, log value)`` arrays of ``examples``."""
     rows = list(examples)
     if not rows:
         return np.zeros((0, 0)), np.zeros(0)
     x = np.array([e.x for e in rows], dtype=np.float64)
-    y = np.log(np.array([e.throughput for e in rows], dtype=np.float64))
+    y = np.log(np.array([e.value for e in rows], dtype=np.float64))
     return x, y

@@ -17,11 +17,14 @@ from agents.alerting import register_alert_agent
 from agents.alertmanager import AlertmanagerClient
 from agents.anomalies import register_anomaly_agent
 from agents.fleet import register_fleet_agents
+from agents.recommendations import register_recommendation_agents
 from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import Rule, ThresholdRule, load_rules
 from models.fleet import FleetView
 from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
+from schemas.insights import Insight
+from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
@@ -176,6 +179,18 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             dlq_topic=dlq_topic,
             table=app.Table("entity_to_detector_state", partitions=settings.partitions),
             threshold=settings.anomaly_threshold,
+        )
+    if "recommendations" in roles:
+        register_recommendation_agents(
+            app,
+            settings=settings,
+            metrics=metrics,
+            lifecycle=in_topic("workloads.lifecycle"),
+            catalog=in_topic("providers.catalog"),
+            windows=in_topic("perf.metrics"),
+            recommendations_topic=out_topic("perf.recommendations", Recommendation),
+            insights_topic=out_topic("perf.insights", Insight),
+            dlq_topic=dlq_topic,
         )
 
     refresh_fleet: Callable[[], None] | None = None

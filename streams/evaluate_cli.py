@@ -1,8 +1,9 @@
 """``computeperf evaluate``: the figures of the placement optimizer and the predictor.
 
 ``evaluate placement`` solves generated instances (:mod:`optimizers.evaluate`) and
-``evaluate prediction`` trains and tests the throughput predictor on held-out simulated
-runs (:mod:`models.prediction_eval`). Progress goes to stderr; ``--json`` prints the
+``evaluate prediction`` trains and tests the throughput and latency predictors on
+held-out simulated runs (:mod:`models.prediction_eval`; latency keys carry a ``latency_``
+prefix). Progress goes to stderr; ``--json`` prints the
 figures as one JSON document on stdout. This adapter lives in ``streams/`` because the
 pure core (``optimizers``, ``models``) does not import click.
 """
@@ -102,7 +103,7 @@ def placement_command(
 def prediction_command(
     seed: int, train_runs: int, calibration_runs: int, test_runs: int, hours: float, as_json: bool
 ) -> None:
-    """Throughput prediction on held-out simulated runs vs the cohort-mean baseline."""
+    """Throughput and latency prediction on held-out simulated runs vs the cohort mean."""
     from models.prediction_eval import evaluate_prediction
 
     click.echo(
@@ -128,7 +129,14 @@ def prediction_command(
         f"{figures['interval_coverage_new_placement']:.1%} new (nominal "
         f"{figures['nominal_coverage']:.0%}) on {figures['test_examples']} held-out samples"
     )
+    click.echo(
+        f"latency MAPE {_fmt(figures['latency_mape'], '.1%')} running workloads, "
+        f"{_fmt(figures['latency_mape_new_placement'], '.1%')} new placements, "
+        f"{_fmt(figures['latency_baseline_mape'], '.1%')} cohort-mean baseline; interval "
+        f"coverage {_fmt(figures['latency_interval_coverage'], '.1%')} on "
+        f"{figures['latency_test_examples']} held-out serving samples"
+    )
 
 
 def _fmt(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)

@@ -19,6 +19,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports")
+# Roles a worker runs only when named in ``agents`` (not part of the default set).
+OPTIONAL_AGENTS = ("recommendations",)
 
 
 class Settings(BaseSettings):
@@ -77,14 +79,24 @@ class Settings(BaseSettings):
     report_daily_cron: str = "15 0 * * *"  # UTC: yesterday's report at 00:15
     report_weekly_cron: str = "30 0 * * 1"  # UTC: last week's report on Mondays
 
+    # Recommendations role (agents/recommendations.py): batch by count or time.
+    reco_batch_max: int = Field(default=100, ge=1)
+    reco_batch_s: float = Field(default=2.0, gt=0)
+    reco_time_limit_s: float = Field(default=1.0, gt=0)
+    reco_ttl_s: int = Field(default=900, ge=1)
+    reco_model_path: Path | None = None
+    reco_migration_horizon_h: float = Field(default=4.0, gt=0)
+    reco_migration_downtime_s: float = Field(default=300.0, ge=0)
+
     @field_validator("agents")
     @classmethod
     def _known_agents(cls, value: str) -> str:
         names = [n.strip() for n in value.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(ALL_AGENTS))
+        known = ALL_AGENTS + OPTIONAL_AGENTS
+        unknown = sorted(set(names) - set(known))
         if unknown or not names:
-            raise ValueError(f"agents must be a comma list of {ALL_AGENTS}, got {value!r}")
-        return ",".join(n for n in ALL_AGENTS if n in names)
+            raise ValueError(f"agents must be a comma list of {known}, got {value!r}")
+        return ",".join(n for n in known if n in names)
 
     @property
     def agent_set(self) -> frozenset[str]:

@@ -67,6 +67,8 @@ def test_prediction_json_keys_and_ranges() -> None:
     assert doc["nominal_coverage"] == pytest.approx(0.9)
     assert 0.0 <= doc["interval_coverage"] <= 1.0
     assert 0.0 < doc["mape"] < doc["baseline_mape"]
+    assert 0.0 < doc["latency_mape"] < 1.0 and 0.0 <= doc["latency_interval_coverage"] <= 1.0
+    assert doc["latency_test_examples"] > 0
 
 
 @pytest.mark.parametrize(
