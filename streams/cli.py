@@ -39,6 +39,11 @@ def main() -> None:
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
+    from bench.analysis import analysis_bench_command
+    from streams.insights_cli import insights_command
+
+    evaluate_group.add_command(insights_command)  # computeperf evaluate insights
+    bench_group.add_command(analysis_bench_command)  # computeperf bench analysis
 
     for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
         cli.add_command(command)
