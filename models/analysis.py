@@ -29,7 +29,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from models.bottlenecks import BottleneckRules, Diagnosis, classify_bottleneck, is_problem
+from models.bottlenecks import (
+    BottleneckRules,
+    Diagnosis,
+    classify_bottleneck,
+    is_problem,
+    window_medians,
+)
 from models.leaderboard import CohortLeaderboard, Standing, standings_changed
 from models.rollups import ClosedRollup, RollupLadder, merge_accumulators
 from models.root_cause import (
@@ -96,16 +102,27 @@ class AnalysisEngine:
         start_ms: int,
         providers: Mapping[str, WindowAccumulator],
         workloads: Mapping[str, tuple[WorkloadMeta, WindowAccumulator]],
+        provider_medians: Mapping[str, Mapping[str, float]] | None = None,
     ) -> WindowAnalysis:
-        """Analyse the closed window ``[start_ms, start_ms + window_ms)`` of the fleet."""
+        """Analyse the closed window ``[start_ms, start_ms + window_ms)`` of the fleet.
+
+        ``providers`` are the providers' window sketches (rolled up); where only their
+        medians are at hand (the agent reads provider windows from ``perf.metrics``),
+        ``provider_medians`` gives them instead, and no provider roll-up is kept.
+        """
         end_ms = start_ms + self.window_ms
-        signals = {p: self.baselines.signals(p, acc) for p, acc in sorted(providers.items())}
+        medians = dict(provider_medians or {})
+        for pid, pacc in providers.items():
+            medians.setdefault(pid, window_medians(pacc))
+        signals = {p: self.baselines.signals(p, m) for p, m in sorted(medians.items())}
         diagnoses: dict[str, Diagnosis] = {}
         states: list[WorkloadState] = []
         per_cohort_member: dict[tuple[str, str], WindowAccumulator] = defaultdict(WindowAccumulator)
         members: dict[tuple[str, str], int] = defaultdict(int)
         for wid, (meta, acc) in sorted(workloads.items()):
-            diagnosis = classify_bottleneck(acc, providers.get(meta.provider_id), self.rules)
+            diagnosis = classify_bottleneck(
+                window_medians(acc), medians.get(meta.provider_id), self.rules
+            )
             region = self.provider_region.get(meta.provider_id, "unknown")
             gpu = self.provider_gpu.get(meta.provider_id, "unknown")
             self.rollups.add(f"workload:{wid}", start_ms, acc)

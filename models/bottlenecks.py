@@ -14,11 +14,15 @@ order, first match wins:
 A rule whose metric was not reported is skipped; with no GPU utilisation at all there is
 no diagnosis. Confidence grows with the margin past the deciding threshold.
 
+The inputs are window medians by metric name (:func:`window_medians` of a window's
+sketches, or :func:`metric_window_medians` of a ``MetricWindow`` record), so the agent can
+diagnose from the windows on ``perf.metrics`` and the evaluation from its sketches.
+
 >>> from models.windows import WindowAccumulator
 >>> acc = WindowAccumulator()
 >>> for _ in range(10):
 ...     acc.add({"gpu_util_pct": 45.0, "cpu_util_pct": 97.0, "io_wait_pct": 3.0})
->>> d = classify_bottleneck(acc)
+>>> d = classify_bottleneck(window_medians(acc))
 >>> d.kind.value, d.evidence["cpu_util_pct_p50"] >= 96.0
 ('cpu_starved', True)
 """
@@ -26,12 +30,20 @@ no diagnosis. Confidence grows with the margin past the deciding threshold.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.windows import WindowAccumulator
-from schemas import BottleneckKind, WorkloadType
+from schemas import BottleneckKind, MetricWindow, WorkloadType
 
-__all__ = ["BottleneckRules", "Diagnosis", "classify_bottleneck", "is_problem"]
+__all__ = [
+    "BottleneckRules",
+    "Diagnosis",
+    "classify_bottleneck",
+    "is_problem",
+    "metric_window_medians",
+    "window_medians",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +67,38 @@ class Diagnosis:
     evidence: dict[str, float]
 
 
-def _p50(acc: WindowAccumulator | None, name: str) -> float | None:
-    if acc is None:
+def window_medians(acc: WindowAccumulator) -> dict[str, float]:
+    """Median of every metric of a window's sketches.
+
+    Examples
+    --------
+    >>> acc = WindowAccumulator(); acc.add({"x": 2.0, "y": None})
+    >>> window_medians(acc)
+    {'x': 2.0}
+    """
+    return {name: s.quantile(0.5) for name, s in acc.metrics.items() if s.count}
+
+
+def metric_window_medians(window: MetricWindow) -> dict[str, float]:
+    """Median of every metric of a ``MetricWindow`` record.
+
+    Examples
+    --------
+    >>> w = MetricWindow.model_validate({"entity_type": "provider", "entity_id": "p",
+    ...     "window_start_ms": 1_700_000_000_000, "window_end_ms": 1_700_000_060_000,
+    ...     "count": 1, "metrics": {"gpu_temp_c": {"count": 1, "mean": 90.0, "min": 90.0,
+    ...     "max": 90.0, "p50": 90.0, "p95": 90.0, "p99": 90.0}}})
+    >>> metric_window_medians(w)
+    {'gpu_temp_c': 90.0}
+    """
+    return {name: stats.p50 for name, stats in window.metrics.items() if stats.count}
+
+
+def _p50(medians: Mapping[str, float] | None, name: str) -> float | None:
+    if medians is None:
         return None
-    sketch = acc.metrics.get(name)
-    if sketch is None or not sketch.count:
-        return None
-    return sketch.quantile(0.5)
+    value = medians.get(name)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _confidence(value: float, threshold: float, scale: float) -> float:
@@ -70,16 +107,18 @@ def _confidence(value: float, threshold: float, scale: float) -> float:
 
 
 def classify_bottleneck(
-    workload: WindowAccumulator,
-    provider: WindowAccumulator | None = None,
+    workload: Mapping[str, float],
+    provider: Mapping[str, float] | None = None,
     rules: BottleneckRules = BottleneckRules(),  # frozen: a shared default is safe
 ) -> Diagnosis | None:
-    """Diagnose one workload window (``provider``: the same window of its host, if known).
+    """Diagnose one workload window from medians (``provider``: its host's, if known).
 
     Examples
     --------
-    >>> classify_bottleneck(WindowAccumulator()) is None
+    >>> classify_bottleneck({}) is None
     True
+    >>> classify_bottleneck({"gpu_util_pct": 95.0}, {"gpu_temp_c": 91.0}).kind.value
+    'thermal_throttling'
     """
     gpu = _p50(workload, "gpu_util_pct")
     if gpu is None:

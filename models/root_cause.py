@@ -32,7 +32,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.windows import WindowAccumulator
 from schemas import BottleneckKind, EntityType, Insight, RootCauseScope
 
 __all__ = [
@@ -182,11 +181,9 @@ class ProviderBaselines:
     Examples
     --------
     >>> b = ProviderBaselines()
-    >>> acc = WindowAccumulator(); acc.add({"net_rtt_ms": 10.0, "gpu_temp_c": 70.0})
-    >>> b.signals("p1", acc)
+    >>> b.signals("p1", {"net_rtt_ms": 10.0, "gpu_temp_c": 70.0})
     set()
-    >>> bad = WindowAccumulator(); bad.add({"net_rtt_ms": 60.0, "gpu_temp_c": 91.0})
-    >>> sorted(k.value for k in b.signals("p1", bad))
+    >>> sorted(k.value for k in b.signals("p1", {"net_rtt_ms": 60.0, "gpu_temp_c": 91.0}))
     ['network_io_bound', 'thermal_throttling']
     """
 
@@ -195,14 +192,16 @@ class ProviderBaselines:
     alpha: float = 0.1
     _rtt_ms: dict[str, float] = field(default_factory=dict)
 
-    def signals(self, provider_id: str, acc: WindowAccumulator) -> set[BottleneckKind]:
-        """Provider-level problem kinds of one window; learns the baseline when healthy."""
+    def signals(self, provider_id: str, medians: Mapping[str, float]) -> set[BottleneckKind]:
+        """Provider-level problem kinds of one window (its metric medians).
+
+        Learns the baseline from healthy windows.
+        """
         out: set[BottleneckKind] = set()
-        temp = acc.metrics.get("gpu_temp_c")
-        if temp is not None and temp.count and temp.quantile(0.5) >= self.hot_c:
+        temp = medians.get("gpu_temp_c")
+        if temp is not None and temp >= self.hot_c:
             out.add(BottleneckKind.THERMAL_THROTTLING)
-        rtt_sketch = acc.metrics.get("net_rtt_ms")
-        rtt = rtt_sketch.quantile(0.5) if rtt_sketch is not None and rtt_sketch.count else None
+        rtt = medians.get("net_rtt_ms")
         base = self._rtt_ms.get(provider_id)
         if rtt is not None and base is not None and rtt >= self.rtt_ratio * base:
             out.add(BottleneckKind.NETWORK_IO_BOUND)
