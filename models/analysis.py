@@ -25,6 +25,7 @@ cohort) and ``provider_cohort:<provider>/<workload type>`` (what the leaderboard
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from models.bottlenecks import (
     is_problem,
     window_medians,
 )
-from models.leaderboard import CohortLeaderboard, Standing, standings_changed
+from models.leaderboard import CohortLeaderboard, Standing, newly_flagged, standings_changed
 from models.rollups import ClosedRollup, RollupLadder, merge_accumulators
 from models.root_cause import (
     Finding,
@@ -48,7 +49,7 @@ from models.root_cause import (
 from models.trends import TrendTracker
 from models.window_kpis import window_kpis
 from models.windows import WindowAccumulator
-from schemas import Insight, WorkloadType
+from schemas import EntityType, Insight, RootCauseScope, WorkloadType
 
 __all__ = ["AnalysisEngine", "WindowAnalysis", "WorkloadMeta"]
 
@@ -66,7 +67,12 @@ class WorkloadMeta:
 
 @dataclass
 class WindowAnalysis:
-    """Everything one fleet window produced."""
+    """Everything one fleet window produced.
+
+    ``findings`` are all of the window's; ``insights`` only what is new: a finding not
+    already found in the previous window (an ongoing incident is reported once, when it
+    starts), and leaderboard demotions (a provider newly flagged in its cohort).
+    """
 
     diagnoses: dict[str, Diagnosis]
     findings: list[Finding]
@@ -91,6 +97,7 @@ class AnalysisEngine:
     provider_region: dict[str, str] = field(default_factory=dict)
     provider_gpu: dict[str, str] = field(default_factory=dict)
     _boards: dict[str, list[Standing]] = field(default_factory=dict)
+    _ongoing: set[tuple[str, str, str]] = field(default_factory=set)
 
     def set_provider(self, provider_id: str, *, region: str, gpu_model: str) -> None:
         """Record a provider's region and GPU model (from ``providers.catalog``)."""
@@ -140,7 +147,13 @@ class AnalysisEngine:
         findings = attribute_scope(
             states, {p: s for p, s in signals.items() if s}, self.provider_region
         )
-        insights = [finding_to_insight(f, start_ms, end_ms) for f in findings]
+        current = {(f.scope.value, f.entity_id, f.kind.value) for f in findings}
+        insights = [
+            finding_to_insight(f, start_ms, end_ms)
+            for f in findings
+            if (f.scope.value, f.entity_id, f.kind.value) not in self._ongoing
+        ]
+        self._ongoing = current
         touched: set[str] = set()
         for (pid, wtype), acc in sorted(per_cohort_member.items()):
             self.rollups.add(f"provider_cohort:{pid}/{wtype}", start_ms, acc)
@@ -159,8 +172,11 @@ class AnalysisEngine:
         changed: dict[str, list[Standing]] = {}
         for cohort in sorted(touched):
             board = self.leaderboard.standings(cohort)
-            if standings_changed(self._boards.get(cohort, []), board):
+            before = self._boards.get(cohort, [])
+            if standings_changed(before, board):
                 changed[cohort] = board
+            for rank_before, s in newly_flagged(before, board):
+                insights.append(_demotion(cohort, rank_before, s, start_ms, end_ms))
             self._boards[cohort] = board
         closed = self.rollups.close(watermark_ms=end_ms)
         for r in closed:
@@ -173,3 +189,39 @@ class AnalysisEngine:
                         r.series, "perf_per_dollar", r.start_ms, kpis.perf_per_dollar
                     )
         return WindowAnalysis(diagnoses, findings, insights, changed, closed)
+
+
+def _demotion(
+    cohort: str, rank_before: int | None, s: Standing, start_ms: int, end_ms: int
+) -> Insight:
+    return Insight(
+        insight_id=f"demotion.{s.provider_id}.{start_ms}",
+        entity_type=EntityType.PROVIDER,
+        entity_id=s.provider_id,
+        ts_ms=end_ms,
+        kind="leaderboard_demotion",
+        scope=RootCauseScope.PROVIDER,
+        evidence={
+            key: value
+            for key, value in _demotion_evidence(cohort, rank_before, s).items()
+            if isinstance(value, str) or math.isfinite(value)
+        },
+        confidence=min(1.0, abs(s.robust_z) / 6.0),
+        summary=(
+            f"{s.provider_id} underperforms its cohort {cohort}: perf per dollar "
+            f"{s.normalised_perf_per_dollar:.2f}x the cohort median (robust z {s.robust_z:.1f})"
+        ),
+    )
+
+
+def _demotion_evidence(cohort: str, rank_before: int | None, s: Standing) -> dict[str, float | str]:
+    lo, hi = s.perf_per_dollar_ci
+    return {
+        "cohort": cohort,
+        "rank_before": float(rank_before) if rank_before is not None else -1.0,
+        "rank": float(s.rank if s.rank is not None else -1),
+        "robust_z": s.robust_z,
+        "normalised_perf_per_dollar": s.normalised_perf_per_dollar,
+        "perf_per_dollar_ci_low": lo,
+        "perf_per_dollar_ci_high": hi,
+    }

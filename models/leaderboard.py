@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-__all__ = ["CohortLeaderboard", "Standing", "robust_z_scores", "standings_changed"]
+__all__ = [
+    "CohortLeaderboard",
+    "Standing",
+    "newly_flagged",
+    "robust_z_scores",
+    "standings_changed",
+]
 
 
 def robust_z_scores(values: np.ndarray) -> np.ndarray:
@@ -174,3 +180,28 @@ def standings_changed(before: list[Standing], after: list[Standing]) -> bool:
         return [(s.provider_id, s.rank, s.underperformer) for s in board]
 
     return signature(before) != signature(after)
+
+
+def newly_flagged(
+    before: list[Standing], after: list[Standing]
+) -> list[tuple[int | None, Standing]]:
+    """Providers flagged as underperformers in ``after`` but not in ``before`` (demotions).
+
+    Returns ``(rank before, standing after)`` pairs.
+
+    Examples
+    --------
+    >>> ok = Standing("a", 1, 10, 9.0, (8.0, 10.0), 1.0, 1.0, (0.7, 1.0), 0.0, False)
+    >>> bad = Standing("a", 3, 10, 2.0, (1.0, 3.0), 0.2, 1.0, (0.7, 1.0), -6.0, True)
+    >>> [(rank, s.rank) for rank, s in newly_flagged([ok], [bad])]
+    [(1, 3)]
+    >>> newly_flagged([bad], [bad])
+    []
+    """
+    was = {s.provider_id: s for s in before}
+    out = []
+    for s in after:
+        prev = was.get(s.provider_id)
+        if s.underperformer and (prev is None or not prev.underperformer):
+            out.append((prev.rank if prev is not None else None, s))
+    return out

@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from models.analysis import AnalysisEngine, WorkloadMeta
+from models.analysis import AnalysisEngine, WindowAnalysis, WorkloadMeta
 from models.bottlenecks import classify_bottleneck, is_problem, window_medians
 from models.leaderboard import CohortLeaderboard
 from models.root_cause import ProviderBaselines, WorkloadState, attribute_scope
 from models.windows import WindowAccumulator
-from schemas import BottleneckKind, EntityType, RootCauseScope, WorkloadType
+from schemas import BottleneckKind, EntityType, Insight, RootCauseScope, WorkloadType
 
 T0 = 1_793_491_200_000
 K = BottleneckKind
@@ -135,15 +135,16 @@ def test_baselines_do_not_learn_from_incidents() -> None:
     assert b.signals("p", {"net_rtt_ms": 12.0}) == set()
 
 
-def _fleet_window(engine: AnalysisEngine, start: int, throughput_of: dict[str, float]) -> list[str]:
+def _fleet_window(
+    engine: AnalysisEngine, start: int, throughput_of: dict[str, float]
+) -> WindowAnalysis:
     workloads = {}
     for i, (pid, thr) in enumerate(sorted(throughput_of.items())):
         workloads[f"w{i}"] = (
             WorkloadMeta(pid, "t1", "training"),
             _acc(n=60, **HEALTHY, throughput=thr, cost_accrued_usd=0.001, errors=0.0),
         )
-    out = engine.analyse_window(start, {}, workloads)
-    return [f"{c}:{s.provider_id}" for c, board in out.changed_boards.items() for s in board]
+    return engine.analyse_window(start, {}, workloads)
 
 
 def test_engine_demotes_a_provider_that_loses_throughput() -> None:
@@ -155,12 +156,18 @@ def test_engine_demotes_a_provider_that_loses_throughput() -> None:
         _fleet_window(engine, T0 + minute * 60_000, levels)
     board = engine.leaderboard.standings("A100/training")
     assert board[0].provider_id == "p1" and not any(s.underperformer for s in board)
-    changed = []
+    changed: list[str] = []
+    engine_insights: list[Insight] = []
     for minute in range(5, 10):
-        changed += _fleet_window(engine, T0 + minute * 60_000, {**levels, "p1": 30.0})
+        out = _fleet_window(engine, T0 + minute * 60_000, {**levels, "p1": 30.0})
+        changed += list(out.changed_boards)
+        engine_insights += out.insights
     board = engine.leaderboard.standings("A100/training")
     assert board[-1].provider_id == "p1" and board[-1].underperformer
-    assert changed  # the demotion was emitted
+    assert changed  # the new board was emitted
+    demotions = [i for i in engine_insights if i.kind == "leaderboard_demotion"]
+    assert [(i.entity_id, i.evidence["cohort"]) for i in demotions] == [("p1", "A100/training")]
+    assert demotions[0].evidence["rank"] == 4.0 and demotions[0].evidence["robust_z"] <= -3.0
     assert all(s.reliability == 1.0 for s in board)
 
 
@@ -202,3 +209,9 @@ def test_engine_insights_are_region_scoped_for_a_regional_incident() -> None:
         (EntityType.REGION, "eu", "network_io_bound")
     ]
     assert out.insights[0].ts_ms == T0 + 60_000
+    # The incident goes on: found again, but reported once.
+    again = engine.analyse_window(T0 + 60_000, {}, workloads)
+    assert len(again.findings) == 1 and again.insights == []
+    healthy = {k: (m, _acc(**HEALTHY)) for k, (m, _) in workloads.items()}
+    assert engine.analyse_window(T0 + 120_000, {}, healthy).findings == []
+    assert len(engine.analyse_window(T0 + 180_000, {}, workloads).insights) == 1
