@@ -13,10 +13,11 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.alerting import register_alert_agent
+from agents.analysis import register_analysis_agents
 from agents.anomalies import register_anomaly_agent
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import ThresholdRule, load_rules
-from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
+from schemas import Alert, Anomaly, DeadLetter, EntityType, Insight, MetricWindow, ProviderSample
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
@@ -160,6 +161,18 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             dlq_topic=dlq_topic,
             table=app.Table("entity_to_detector_state", partitions=settings.partitions),
             threshold=settings.anomaly_threshold,
+        )
+    if "analysis" in roles:
+        register_analysis_agents(
+            app,
+            settings=settings,
+            metrics=metrics,
+            workload_source=in_topic("telemetry.workload"),
+            metrics_source=in_topic("perf.metrics"),
+            catalog_source=in_topic("providers.catalog"),
+            metrics_topic=metrics_topic,
+            insights_topic=out_topic("perf.insights", Insight),
+            dlq_topic=dlq_topic,
         )
 
     @app.page("/metrics")

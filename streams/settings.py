@@ -19,6 +19,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ALL_AGENTS = ("windows", "alerts", "anomalies")
+# Roles a worker runs only when named in COMPUTEPERF_AGENTS (not part of the default set).
+EXTRA_AGENTS = ("analysis",)
 
 
 class Settings(BaseSettings):
@@ -65,15 +67,20 @@ class Settings(BaseSettings):
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
+    # Analysis role: telemetry sampling interval (availability = samples / expected) and
+    # how long a fleet window waits for the windows of its other partitions and stages.
+    sample_interval_ms: int = Field(default=1000, ge=1)
+    analysis_settle_s: float = Field(default=5.0, ge=0)
 
     @field_validator("agents")
     @classmethod
     def _known_agents(cls, value: str) -> str:
         names = [n.strip() for n in value.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(ALL_AGENTS))
+        known = ALL_AGENTS + EXTRA_AGENTS
+        unknown = sorted(set(names) - set(known))
         if unknown or not names:
-            raise ValueError(f"agents must be a comma list of {ALL_AGENTS}, got {value!r}")
-        return ",".join(n for n in ALL_AGENTS if n in names)
+            raise ValueError(f"agents must be a comma list of {known}, got {value!r}")
+        return ",".join(n for n in known if n in names)
 
     @property
     def agent_set(self) -> frozenset[str]:
