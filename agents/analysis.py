@@ -40,7 +40,7 @@ from agents.outputs import persist_durably, send_durably
 from agents.windows import WindowAggregator, register_window_agent
 from models.analysis import AnalysisEngine, WorkloadMeta
 from models.bottlenecks import metric_window_medians
-from models.leaderboard import Standing
+from models.leaderboard import CohortLeaderboard, Standing
 from models.summaries import summarize_window
 from models.window_kpis import window_kpis
 from models.windows import WindowAccumulator
@@ -103,7 +103,12 @@ class FleetAnalysis:
         self.insights_topic = insights_topic
         self.leaderboard_table = leaderboard_table
         self.engine = AnalysisEngine(
-            window_ms=settings.window_ms, interval_ms=settings.sample_interval_ms
+            window_ms=settings.window_ms,
+            interval_ms=settings.sample_interval_ms,
+            leaderboard=CohortLeaderboard(
+                horizon=settings.leaderboard_horizon_windows,
+                min_samples=settings.leaderboard_min_windows,
+            ),
         )
         self.meta: dict[str, WorkloadMeta] = {}
         self.pending: dict[int, _FleetWindow] = {}

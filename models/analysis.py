@@ -37,7 +37,7 @@ from models.bottlenecks import (
     is_problem,
     window_medians,
 )
-from models.leaderboard import CohortLeaderboard, Standing, newly_flagged, standings_changed
+from models.leaderboard import CohortLeaderboard, Standing, demotions, standings_changed
 from models.rollups import ClosedRollup, RollupLadder, merge_accumulators
 from models.root_cause import (
     Finding,
@@ -71,7 +71,7 @@ class WindowAnalysis:
 
     ``findings`` are all of the window's; ``insights`` only what is new: a finding not
     already found in the previous window (an ongoing incident is reported once, when it
-    starts), and leaderboard demotions (a provider newly flagged in its cohort).
+    starts), and leaderboard demotions (:func:`models.leaderboard.demotions`).
     """
 
     diagnoses: dict[str, Diagnosis]
@@ -97,6 +97,7 @@ class AnalysisEngine:
     provider_region: dict[str, str] = field(default_factory=dict)
     provider_gpu: dict[str, str] = field(default_factory=dict)
     _boards: dict[str, list[Standing]] = field(default_factory=dict)
+    _reference: dict[str, list[Standing]] = field(default_factory=dict)
     _ongoing: set[tuple[str, str, str]] = field(default_factory=set)
 
     def set_provider(self, provider_id: str, *, region: str, gpu_model: str) -> None:
@@ -175,8 +176,16 @@ class AnalysisEngine:
             before = self._boards.get(cohort, [])
             if standings_changed(before, board):
                 changed[cohort] = board
-            for rank_before, s in newly_flagged(before, board):
+            # Demotions are judged against the last confirmed order of the board, so a
+            # provider that slides down over several windows is caught once its interval
+            # separates from a peer it used to beat, and noise between peers is not.
+            reference = self._reference.get(cohort, [])
+            found = demotions(reference, board)
+            for rank_before, s in found:
                 insights.append(_demotion(cohort, rank_before, s, start_ms, end_ms))
+            ranked = {s.provider_id for s in board if s.rank is not None}
+            if found or ranked != {s.provider_id for s in reference if s.rank is not None}:
+                self._reference[cohort] = board
             self._boards[cohort] = board
         closed = self.rollups.close(watermark_ms=end_ms)
         for r in closed:

@@ -36,7 +36,7 @@ from scipy import stats
 __all__ = [
     "CohortLeaderboard",
     "Standing",
-    "newly_flagged",
+    "demotions",
     "robust_z_scores",
     "standings_changed",
 ]
@@ -182,26 +182,50 @@ def standings_changed(before: list[Standing], after: list[Standing]) -> bool:
     return signature(before) != signature(after)
 
 
-def newly_flagged(
-    before: list[Standing], after: list[Standing]
+def demotions(
+    before: list[Standing], after: list[Standing], *, min_drop: float = 0.1
 ) -> list[tuple[int | None, Standing]]:
-    """Providers flagged as underperformers in ``after`` but not in ``before`` (demotions).
+    """Providers demoted between two boards, as ``(rank before, standing after)`` pairs.
 
-    Returns ``(rank before, standing after)`` pairs.
+    A demotion is either a provider newly flagged as an underperformer, or a ranked
+    provider whose own perf per dollar fell by at least ``min_drop`` and that fell below a
+    peer it was ranked above, its interval now entirely below that peer's (a real change
+    of its own, not noise between close peers nor a peer's improvement).
 
     Examples
     --------
-    >>> ok = Standing("a", 1, 10, 9.0, (8.0, 10.0), 1.0, 1.0, (0.7, 1.0), 0.0, False)
-    >>> bad = Standing("a", 3, 10, 2.0, (1.0, 3.0), 0.2, 1.0, (0.7, 1.0), -6.0, True)
-    >>> [(rank, s.rank) for rank, s in newly_flagged([ok], [bad])]
+    >>> def st(p, rank, ppd, flag=False):
+    ...     return Standing(p, rank, 10, ppd, (ppd - 0.5, ppd + 0.5), 1.0, 1.0, (0.7, 1.0),
+    ...                     -6.0 if flag else 0.0, flag)
+    >>> [(r, s.rank) for r, s in demotions([st("a", 1, 9.0)], [st("a", 3, 2.0, True)])]
     [(1, 3)]
-    >>> newly_flagged([bad], [bad])
+    >>> before = [st("a", 1, 9.0), st("b", 2, 8.0)]
+    >>> [(r, s.provider_id) for r, s in demotions(before, [st("b", 1, 8.0), st("a", 2, 5.0)])]
+    [(1, 'a')]
+    >>> demotions(before, [st("b", 1, 8.0), st("a", 2, 7.8)])  # intervals overlap: noise
     []
     """
     was = {s.provider_id: s for s in before}
+    now = {s.provider_id: s for s in after}
     out = []
     for s in after:
         prev = was.get(s.provider_id)
         if s.underperformer and (prev is None or not prev.underperformer):
             out.append((prev.rank if prev is not None else None, s))
+            continue
+        if prev is None or prev.rank is None or s.rank is None or s.rank <= prev.rank:
+            continue
+        if s.perf_per_dollar > (1.0 - min_drop) * prev.perf_per_dollar:
+            continue
+        overtaken = [
+            q
+            for q in now.values()
+            if q.rank is not None
+            and q.rank < s.rank
+            and (p := was.get(q.provider_id)) is not None
+            and p.rank is not None
+            and p.rank > prev.rank
+        ]
+        if any(s.perf_per_dollar_ci[1] < q.perf_per_dollar_ci[0] for q in overtaken):
+            out.append((prev.rank, s))
     return out

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # how long a fleet window waits for the windows of its other partitions and stages.
     sample_interval_ms: int = Field(default=1000, ge=1)
     analysis_settle_s: float = Field(default=5.0, ge=0)
+    leaderboard_horizon_windows: int = Field(default=60, ge=1)
+    leaderboard_min_windows: int = Field(default=10, ge=1)
 
     @field_validator("agents")
     @classmethod
