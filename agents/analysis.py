@@ -10,13 +10,14 @@ Three inputs, one pure engine (:class:`models.analysis.AnalysisEngine`):
   (temperature, round-trip time) for thermal and network evidence;
 * ``providers.catalog`` (agent ``track_provider_catalog``): region and GPU model.
 
-A timer (``analyse_fleet_windows``, 1 s) analyses a fleet window once nothing new arrived
-for it during ``analysis_settle_s`` (its workload windows close per partition, its provider
-windows come from another stage), oldest first; windows that arrive after their fleet
-window was analysed are ignored (counted in the log). New findings go durably to
-``perf.insights`` (key ``entity_type:entity_id``; an ongoing incident is reported when it
-starts, not every window), and each changed cohort board is written to table
-``cohort_to_leaderboard``.
+A timer (``analyse_fleet_windows``, 1 s) analyses fleet windows oldest first, each once
+the workload watermark of every partition passed its end (all its workload windows are
+in) and either every catalogued provider's window arrived or ``analysis_settle_s`` went by
+since (provider windows come from another stage; an offline provider sends none).
+Windows that arrive after their fleet window was analysed are ignored (logged).
+New findings go durably to ``perf.insights`` (key ``entity_type:entity_id``; an ongoing
+incident is reported when it starts, not every window), and each changed cohort board is
+written to table ``cohort_to_leaderboard``.
 
 Scope: root-cause scope needs the whole fleet in one place, so the role runs as one worker
 (its own consumer group); the engine's roll-ups, leaderboard rings and baselines live in
@@ -29,7 +30,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _FleetWindow:
-    first_seen_s: float
+    complete_since_s: float | None = None
     workloads: dict[str, tuple[WorkloadMeta, WindowAccumulator]] = field(default_factory=dict)
     providers: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -113,6 +114,8 @@ class FleetAnalysis:
         self.meta: dict[str, WorkloadMeta] = {}
         self.pending: dict[int, _FleetWindow] = {}
         self.last_start_ms = -(2**62)
+        # Lowest watermark over the workload partitions (set by register_analysis_agents).
+        self.workload_watermark: Callable[[], int] = lambda: -(2**62)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -148,7 +151,7 @@ class FleetAnalysis:
             return None
         fw = self.pending.get(start_ms)
         if fw is None:
-            fw = self.pending[start_ms] = _FleetWindow(time.monotonic())
+            fw = self.pending[start_ms] = _FleetWindow()
         return fw
 
     async def on_workload_windows(self, closed: list[tuple[str, int, WindowAccumulator]]) -> None:
@@ -158,14 +161,12 @@ class FleetAnalysis:
             fw = self._fleet_window(start)
             if meta is not None and fw is not None:
                 fw.workloads[wid] = (meta, acc)
-                fw.first_seen_s = time.monotonic()
 
     def on_provider_window(self, window: MetricWindow) -> None:
         """A provider window from ``perf.metrics``: keep its medians."""
         fw = self._fleet_window(window.window_start_ms)
         if fw is not None:
             fw.providers[window.entity_id] = metric_window_medians(window)
-            fw.first_seen_s = time.monotonic()
 
     def on_catalog(self, info: ProviderInfo) -> None:
         """A catalog record: the provider's region and GPU model."""
@@ -174,10 +175,22 @@ class FleetAnalysis:
     # -- analysis ----------------------------------------------------------------------
 
     def ready(self, now_s: float) -> list[int]:
-        """Starts of the fleet windows that settled, oldest first (only a settled prefix)."""
+        """Starts of the fleet windows that are complete, oldest first (a prefix)."""
         out = []
+        watermark = self.workload_watermark()
+        expected = set(self.engine.provider_region)
         for start in sorted(self.pending):
-            if now_s - self.pending[start].first_seen_s < self.settings.analysis_settle_s:
+            fw = self.pending[start]
+            if start + self.settings.window_ms > watermark:
+                break
+            if fw.complete_since_s is None:
+                fw.complete_since_s = now_s
+        for start in sorted(self.pending):
+            fw = self.pending[start]
+            if fw.complete_since_s is None:
+                break
+            waited = now_s - fw.complete_since_s
+            if not expected <= fw.providers.keys() and waited < self.settings.analysis_settle_s:
                 break
             out.append(start)
         return out
@@ -231,25 +244,27 @@ def register_analysis_agents(
         insights_topic=insights_topic,
         leaderboard_table=app.Table("cohort_to_leaderboard", partitions=settings.partitions),
     )
-    register_window_agent(
-        app,
-        WindowAggregator(
-            settings=settings,
-            metrics=metrics,
-            source_name="telemetry.workload",
-            record_type=WorkloadSample,
-            entity_type=EntityType.WORKLOAD,
-            entity_of=lambda s: s.workload_id,
-            values_of=stage.workload_values,
-            table=app.Table("workload_to_window_state", partitions=settings.partitions),
-            metrics_topic=metrics_topic,
-            dlq_topic=dlq_topic,
-            summarize=stage.summarize,
-            on_closed=stage.on_workload_windows,
-        ),
-        workload_source,
-        name="aggregate_workload_windows",
+    aggregator = WindowAggregator(
+        settings=settings,
+        metrics=metrics,
+        source_name="telemetry.workload",
+        record_type=WorkloadSample,
+        entity_type=EntityType.WORKLOAD,
+        entity_of=lambda s: s.workload_id,
+        values_of=stage.workload_values,
+        table=app.Table("workload_to_window_state", partitions=settings.partitions),
+        metrics_topic=metrics_topic,
+        dlq_topic=dlq_topic,
+        summarize=stage.summarize,
+        on_closed=stage.on_workload_windows,
     )
+    register_window_agent(app, aggregator, workload_source, name="aggregate_workload_windows")
+
+    def workload_watermark() -> int:
+        marks = [part.watermark.value_ms for part in aggregator.partitions.values()]
+        return min(marks, default=-(2**62))
+
+    stage.workload_watermark = workload_watermark
 
     async def collect_provider_windows(stream: StreamT[Any]) -> None:
         async for event in stream.events():

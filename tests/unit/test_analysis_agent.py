@@ -116,7 +116,12 @@ def test_a_regional_incident_is_reported_once_and_boards_are_written() -> None:
                     metrics={},
                 )
             )
-        assert stage.ready(0.0) == []  # nothing settled yet
+        assert stage.ready(0.0) == []  # the workload watermark has not passed them yet
+        stage.workload_watermark = lambda: T0 + 3 * 60_000
+        # p2's provider windows never came: the windows wait for them, then settle.
+        assert stage.ready(0.0) == []
+        assert stage.ready(1.0) == []
+        assert stage.ready(2.5) == [T0, T0 + 60_000, T0 + 120_000]
         sent.append(await stage.flush(1e12))
         # A window that arrives after its fleet window was analysed is ignored.
         await stage.on_workload_windows(_closed(stage, T0, io_wait=2.0))
