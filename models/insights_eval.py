@@ -253,12 +253,17 @@ def evaluate_insights(
     classes = [k.value for k in BottleneckKind]
     confusion = {t: dict.fromkeys(classes, 0) for t in classes}
     scope_right = scope_total = false_findings = 0
+    emitted: dict[str, int] = defaultdict(int)
     hour_rollups: dict[tuple[str, int], WindowAccumulator] = {}
     for start in sorted(closed):
         by_key = closed[start]
         prov_windows = {k[2:]: a for k, a in by_key.items() if k.startswith("p:")}
         wl_windows = {k[2:]: (meta[k[2:]], a) for k, a in by_key.items() if k.startswith("w:")}
         out = engine.analyse_window(start, prov_windows, wl_windows)
+        for insight in out.insights:
+            emitted[
+                insight.scope.value if insight.kind != "leaderboard_demotion" else "demotion"
+            ] += 1
         for roll in out.closed_rollups:
             if roll.size_ms == _HOUR_MS and roll.series.startswith("workload:"):
                 hour_rollups[(roll.series.split(":", 1)[1], roll.start_ms)] = roll.acc
@@ -338,6 +343,8 @@ def evaluate_insights(
         "scope_accuracy": scope_right / scope_total if scope_total else math.nan,
         "scope_windows": scope_total,
         "false_findings": false_findings,
+        # Insights sent (an ongoing finding is sent once, when it starts), by scope.
+        "insights_emitted": dict(sorted(emitted.items())),
         "quantile_rel_error": q_err,
         "quantiles_checked": n_checked,
         "rollup_rel_error": rollup_err,
