@@ -42,6 +42,7 @@ from agents.windows import WindowAggregator, register_window_agent
 from models.analysis import AnalysisEngine, WorkloadMeta
 from models.bottlenecks import metric_window_medians
 from models.leaderboard import CohortLeaderboard, Standing
+from models.rollups import RollupLadder
 from models.summaries import summarize_window
 from models.window_kpis import window_kpis
 from models.windows import WindowAccumulator
@@ -110,6 +111,8 @@ class FleetAnalysis:
                 horizon=settings.leaderboard_horizon_windows,
                 min_samples=settings.leaderboard_min_windows,
             ),
+            # Roll-ups of every series stay packed between updates (bounded memory).
+            rollups=RollupLadder(packed=True),
         )
         self.meta: dict[str, WorkloadMeta] = {}
         self.pending: dict[int, _FleetWindow] = {}

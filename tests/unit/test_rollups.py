@@ -181,3 +181,29 @@ def test_normalise_by_cohort() -> None:
     med = float(np.median(list(values.values())))
     assert out == {k: v / med for k, v in values.items()}
     assert all(math.isnan(v) for v in normalise_by_cohort({"a": 0.0}).values())
+
+
+def test_packed_ladder_gives_the_same_rollups_as_the_live_one() -> None:
+    rng = np.random.default_rng(11)
+    live, packed = RollupLadder(), RollupLadder(packed=True)
+    out_live, out_packed = [], []
+    for minute in range(70):
+        for series in ("a", "b"):
+            if series == "b" and minute > 30:
+                continue  # b goes idle: its windows still close
+            acc = WindowAccumulator()
+            for v in rng.lognormal(2.0, 0.5, size=20):
+                acc.add({"x": float(v)})
+            live.add(series, minute * 60_000, acc)
+            packed.add(series, minute * 60_000, acc)
+        wm = (minute + 1) * 60_000
+        out_live += live.close(wm)
+        out_packed += packed.close(wm)
+        assert packed.series_count() == live.series_count()
+    assert len(out_live) == len(out_packed) == 14 + 7 + 1 + 1
+    for a, b in zip(out_live, out_packed, strict=True):
+        assert (a.series, a.size_ms, a.start_ms) == (b.series, b.size_ms, b.start_ms)
+        assert a.acc.to_state() == b.acc.to_state()
+    assert packed.open_windows() == live.open_windows() == 1  # a: the hour [60, 120) min
+    assert 0 < packed.packed_bytes("a") < packed.series_state_bytes("a")
+    assert packed.packed_bytes("b") == 0
