@@ -12,8 +12,10 @@ Three inputs, one pure engine (:class:`models.analysis.AnalysisEngine`):
 
 A timer (``analyse_fleet_windows``, 1 s) analyses fleet windows oldest first, each once
 the workload watermark of every partition passed its end (all its workload windows are
-in) and either every catalogued provider's window arrived or ``analysis_settle_s`` went by
-since (provider windows come from another stage; an offline provider sends none).
+in) and either every catalogued provider's window arrived, or the provider stage moved
+past it (a provider window of a later start arrived) a second ago, or
+``analysis_settle_s`` went by (provider windows come from another stage; an offline
+provider sends none).
 Windows that arrive after their fleet window was analysed are ignored (logged).
 New findings go durably to ``perf.insights`` (key ``entity_type:entity_id``; an ongoing
 incident is reported when it starts, not every window), and each changed cohort board is
@@ -45,7 +47,7 @@ from models.leaderboard import CohortLeaderboard, Standing
 from models.rollups import RollupLadder
 from models.summaries import summarize_window
 from models.window_kpis import window_kpis
-from models.windows import WindowAccumulator
+from models.windows import NO_WATERMARK, WindowAccumulator
 from schemas import (
     DecodeError,
     EntityType,
@@ -116,9 +118,10 @@ class FleetAnalysis:
         )
         self.meta: dict[str, WorkloadMeta] = {}
         self.pending: dict[int, _FleetWindow] = {}
-        self.last_start_ms = -(2**62)
+        self.last_start_ms = NO_WATERMARK
+        self.newest_provider_start_ms = NO_WATERMARK
         # Lowest watermark over the workload partitions (set by register_analysis_agents).
-        self.workload_watermark: Callable[[], int] = lambda: -(2**62)
+        self.workload_watermark: Callable[[], int] = lambda: NO_WATERMARK
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -167,6 +170,7 @@ class FleetAnalysis:
 
     def on_provider_window(self, window: MetricWindow) -> None:
         """A provider window from ``perf.metrics``: keep its medians."""
+        self.newest_provider_start_ms = max(self.newest_provider_start_ms, window.window_start_ms)
         fw = self._fleet_window(window.window_start_ms)
         if fw is not None:
             fw.providers[window.entity_id] = metric_window_medians(window)
@@ -193,7 +197,11 @@ class FleetAnalysis:
             if fw.complete_since_s is None:
                 break
             waited = now_s - fw.complete_since_s
-            if not expected <= fw.providers.keys() and waited < self.settings.analysis_settle_s:
+            all_in = bool(expected) and expected <= fw.providers.keys()
+            # The provider stage has moved past this window (an offline provider sends
+            # nothing): a moment for its other partitions, then go.
+            passed = self.newest_provider_start_ms > start and waited >= 1.0
+            if not (all_in or passed or waited >= self.settings.analysis_settle_s):
                 break
             out.append(start)
         return out
@@ -263,9 +271,23 @@ def register_analysis_agents(
     )
     register_window_agent(app, aggregator, workload_source, name="aggregate_workload_windows")
 
+    source_name = workload_source.get_topic_name()
+
     def workload_watermark() -> int:
-        marks = [part.watermark.value_ms for part in aggregator.partitions.values()]
-        return min(marks, default=-(2**62))
+        # Every assigned partition counts, also one this worker has not read from yet
+        # (otherwise a fast partition would let fleet windows go before a slow one's
+        # workloads are in); only a partition known to be empty is left out.
+        marks = []
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != source_name:
+                continue
+            part = aggregator.partitions.get(tp.partition)
+            if part is not None and part.watermark.value_ms != NO_WATERMARK:
+                marks.append(part.watermark.value_ms)
+            elif consumer.highwater(tp) != 0:
+                return NO_WATERMARK
+        return min(marks, default=NO_WATERMARK)
 
     stage.workload_watermark = workload_watermark
 

@@ -68,9 +68,9 @@ class Settings(BaseSettings):
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
     # Analysis role: telemetry sampling interval (availability = samples / expected) and
-    # how long a fleet window waits for the windows of its other partitions and stages.
+    # the longest a fleet window waits for provider windows from the windows stage.
     sample_interval_ms: int = Field(default=1000, ge=1)
-    analysis_settle_s: float = Field(default=5.0, ge=0)
+    analysis_settle_s: float = Field(default=30.0, ge=0)
     leaderboard_horizon_windows: int = Field(default=60, ge=1)
     leaderboard_min_windows: int = Field(default=10, ge=1)
 

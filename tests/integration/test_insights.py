@@ -29,7 +29,7 @@ def test_regional_incident_and_bad_provider(kafka_bootstrap: str, tmp_path: Path
         agents="windows,analysis",
         leaderboard_horizon_windows=12,
         leaderboard_min_windows=6,
-        analysis_settle_s=3.0,
+        analysis_settle_s=20.0,
     )
     bad = scenario.bad_provider.encode()
 
