@@ -120,6 +120,8 @@ class FleetAnalysis:
         self.pending: dict[int, _FleetWindow] = {}
         self.last_start_ms = NO_WATERMARK
         self.newest_provider_start_ms = NO_WATERMARK
+        # Per workload partition: the watermark up to which its windows were handed over.
+        self.closed_through: dict[int, int] = {}
         # Lowest watermark over the workload partitions (set by register_analysis_agents).
         self.workload_watermark: Callable[[], int] = lambda: NO_WATERMARK
 
@@ -160,8 +162,16 @@ class FleetAnalysis:
             fw = self.pending[start_ms] = _FleetWindow()
         return fw
 
-    async def on_workload_windows(self, closed: list[tuple[str, int, WindowAccumulator]]) -> None:
-        """Hook of the workload window aggregator: keep the sketches for the fleet window."""
+    async def on_workload_windows(
+        self, partition: int, watermark_ms: int, closed: list[tuple[str, int, WindowAccumulator]]
+    ) -> None:
+        """Hook of the workload window aggregator: keep the sketches for the fleet window.
+
+        ``watermark_ms``: every window of ``partition`` ending at or before it is now in.
+        """
+        self.closed_through[partition] = max(
+            self.closed_through.get(partition, NO_WATERMARK), watermark_ms
+        )
         for wid, start, acc in closed:
             meta = self.meta.get(wid)
             fw = self._fleet_window(start)
@@ -282,9 +292,10 @@ def register_analysis_agents(
         for tp in consumer.assignment():
             if tp.topic != source_name:
                 continue
-            part = aggregator.partitions.get(tp.partition)
-            if part is not None and part.watermark.value_ms != NO_WATERMARK:
-                marks.append(part.watermark.value_ms)
+            # Not the partition's watermark: its windows are handed over a little later.
+            mark = stage.closed_through.get(tp.partition)
+            if mark is not None and mark != NO_WATERMARK:
+                marks.append(mark)
             elif consumer.highwater(tp) != 0:
                 return NO_WATERMARK
         return min(marks, default=NO_WATERMARK)

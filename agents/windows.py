@@ -47,8 +47,10 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Called with ``(entity id, window start, window sketches)`` of every window just emitted.
-ClosedWindowsHook = Callable[[list[tuple[str, int, WindowAccumulator]]], Awaitable[None]]
+#: Called after a partition's windows up to a watermark were emitted, with
+#: ``(partition, watermark, [(entity id, window start, window sketches), ...])``; the list
+#: may be empty (nothing was open below the watermark).
+ClosedWindowsHook = Callable[[int, int, list[tuple[str, int, WindowAccumulator]]], Awaitable[None]]
 
 
 @dataclass
@@ -240,17 +242,13 @@ class WindowAggregator:
                 out.append((f"{self.entity_type.value}:{key}", window))
                 closed.append((key, start, acc))
         if not out:
+            await self._notify_closed(p, wm, closed)
             return 0
         # Outputs first, then the state that forgets them: a crash (or an error) in between
         # re-emits a window (same key, same content), it never loses one.
         await send_durably(self.metrics_topic, out, self.metrics, "perf.metrics")
         self.metrics.windows_emitted.labels(entity_type=self.entity_type.value).inc(len(out))
-        if self.on_closed is not None:
-            try:
-                await self.on_closed(closed)
-            except Exception:
-                # A downstream consumer of the sketches must not stop the windows.
-                log.exception("closed-window hook failed for %d windows", len(closed))
+        await self._notify_closed(p, wm, closed)
         changed = [key for key, starts in ready.items() if starts]
         for key in changed:
             series = self.series[key]
@@ -260,6 +258,17 @@ class WindowAggregator:
                 part.open_keys.discard(key)
         await self._persist(changed)
         return len(out)
+
+    async def _notify_closed(
+        self, p: int, wm: int, closed: list[tuple[str, int, WindowAccumulator]]
+    ) -> None:
+        if self.on_closed is None:
+            return
+        try:
+            await self.on_closed(p, wm, closed)
+        except Exception:
+            # A downstream consumer of the sketches must not stop the windows.
+            log.exception("closed-window hook failed for %d windows", len(closed))
 
     async def close_idle(self) -> None:
         """Advance idle partitions' watermarks with the wall clock and close their windows."""

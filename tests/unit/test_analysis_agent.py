@@ -105,7 +105,7 @@ def test_a_regional_incident_is_reported_once_and_boards_are_written() -> None:
         sent = []
         for minute in range(3):
             start = T0 + minute * 60_000
-            await stage.on_workload_windows(_closed(stage, start, io_wait=40.0))
+            await stage.on_workload_windows(0, start, _closed(stage, start, io_wait=40.0))
             stage.on_provider_window(
                 MetricWindow(
                     entity_type=EntityType.PROVIDER,
@@ -126,7 +126,7 @@ def test_a_regional_incident_is_reported_once_and_boards_are_written() -> None:
         assert stage.ready(2.5) == [T0, T0 + 60_000, T0 + 120_000]
         sent.append(await stage.flush(1e12))
         # A window that arrives after its fleet window was analysed is ignored.
-        await stage.on_workload_windows(_closed(stage, T0, io_wait=2.0))
+        await stage.on_workload_windows(0, T0, _closed(stage, T0, io_wait=2.0))
         sent.append(await stage.flush(1e12))
         return sent
 
