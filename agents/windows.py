@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,24 @@ from faust.types import EventT, StreamT, TableT, TopicT
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
 from models.summaries import summarize_window
-from models.windows import NO_WATERMARK, Outcome, SeriesWindows, TumblingWindows, Watermark
+from models.windows import (
+    NO_WATERMARK,
+    Outcome,
+    SeriesWindows,
+    TumblingWindows,
+    Watermark,
+    WindowAccumulator,
+)
 from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Called after a partition's windows up to a watermark were emitted, with
+#: ``(partition, watermark, [(entity id, window start, window sketches), ...])``; the list
+#: may be empty (nothing was open below the watermark).
+ClosedWindowsHook = Callable[[int, int, list[tuple[str, int, WindowAccumulator]]], Awaitable[None]]
 
 
 @dataclass
@@ -67,8 +79,16 @@ class WindowAggregator:
         table: TableT[Any, Any],
         metrics_topic: TopicT,
         dlq_topic: TopicT,
+        summarize: Callable[
+            [EntityType, str, int, int, WindowAccumulator], MetricWindow
+        ] = summarize_window,
+        on_closed: ClosedWindowsHook | None = None,
     ) -> None:
         self.settings = settings
+        # Optional seams for a stage that needs more than the summary (the analysis role
+        # fills KPIs and analyses the sketches themselves); the defaults change nothing.
+        self.summarize = summarize
+        self.on_closed = on_closed
         self.metrics = metrics
         self.source_name = source_name
         self.record_type = record_type
@@ -211,15 +231,18 @@ class WindowAggregator:
             return 0
         wm = part.watermark.value_ms
         out: list[tuple[str, MetricWindow]] = []
+        closed: list[tuple[str, int, WindowAccumulator]] = []
         ready: dict[str, list[int]] = {}
         for key in sorted(part.open_keys):
             series = self.series[key]
             starts = ready[key] = self.windows.ready(series, watermark_ms=wm)
             for start in starts:
                 acc = series.windows[start]
-                window = summarize_window(self.entity_type, key, start, self.windows.window_ms, acc)
+                window = self.summarize(self.entity_type, key, start, self.windows.window_ms, acc)
                 out.append((f"{self.entity_type.value}:{key}", window))
+                closed.append((key, start, acc))
         if not out:
+            await self._notify_closed(p, wm, closed)
             return 0
         # In event-time order across keys (not key by key), so consumers that keep a
         # partition clock - absence rules - see time advance as it did, however many
@@ -229,6 +252,7 @@ class WindowAggregator:
         # re-emits a window (same key, same content), it never loses one.
         await send_durably(self.metrics_topic, out, self.metrics, "perf.metrics")
         self.metrics.windows_emitted.labels(entity_type=self.entity_type.value).inc(len(out))
+        await self._notify_closed(p, wm, closed)
         changed = [key for key, starts in ready.items() if starts]
         for key in changed:
             series = self.series[key]
@@ -238,6 +262,17 @@ class WindowAggregator:
                 part.open_keys.discard(key)
         await self._persist(changed)
         return len(out)
+
+    async def _notify_closed(
+        self, p: int, wm: int, closed: list[tuple[str, int, WindowAccumulator]]
+    ) -> None:
+        if self.on_closed is None:
+            return
+        try:
+            await self.on_closed(p, wm, closed)
+        except Exception:
+            # A downstream consumer of the sketches must not stop the windows.
+            log.exception("closed-window hook failed for %d windows", len(closed))
 
     async def close_idle(self) -> None:
         """Advance idle partitions' watermarks with the wall clock and close their windows."""

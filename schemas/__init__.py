@@ -15,7 +15,7 @@ from schemas.base import Id, Record
 from schemas.catalog import ProviderInfo, ProviderStatus
 from schemas.codec import TOPIC_RECORDS, DecodeError, decode, encode
 from schemas.dlq import DeadLetter
-from schemas.insights import Anomaly, Insight, RootCauseScope
+from schemas.insights import Anomaly, BottleneckKind, Insight, RootCauseScope
 from schemas.lifecycle import SLA, WorkloadEvent, WorkloadEventKind, WorkloadSpec
 from schemas.metrics import EntityType, MetricStats, MetricWindow
 from schemas.recommendations import (
@@ -34,6 +34,7 @@ __all__ = [
     "Alert",
     "AlertStatus",
     "Anomaly",
+    "BottleneckKind",
     "DeadLetter",
     "DecodeError",
     "EntityType",

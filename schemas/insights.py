@@ -5,7 +5,7 @@ from enum import StrEnum
 from schemas.base import Id, NonEmptyStr, Record, TsMs, UnitFloat
 from schemas.metrics import EntityType
 
-__all__ = ["Anomaly", "Insight", "RootCauseScope"]
+__all__ = ["Anomaly", "BottleneckKind", "Insight", "RootCauseScope"]
 
 
 class Anomaly(Record):
@@ -59,6 +59,23 @@ class RootCauseScope(StrEnum):
     PROVIDER = "provider"
     REGION = "region"
     UNKNOWN = "unknown"
+
+
+class BottleneckKind(StrEnum):
+    """What limits a workload in a window (the ``kind`` of a bottleneck ``Insight``).
+
+    Examples
+    --------
+    >>> BottleneckKind("cpu_starved") is BottleneckKind.CPU_STARVED
+    True
+    """
+
+    GPU_BOUND = "gpu_bound"
+    MEMORY_BOUND = "memory_bound"
+    NETWORK_IO_BOUND = "network_io_bound"
+    CPU_STARVED = "cpu_starved"
+    THERMAL_THROTTLING = "thermal_throttling"
+    UNDER_UTILISED = "under_utilised"
 
 
 class Insight(Record):

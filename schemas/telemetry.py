@@ -123,6 +123,10 @@ class WorkloadSample(Record):
         Requests served and errors raised during the sample interval.
     cost_accrued_usd : float
         Cost accrued during this sample's interval (not cumulative).
+    cpu_util_pct, mem_bw_util_pct, io_wait_pct : float or None
+        Optional host-side evidence for bottleneck analysis: CPU utilisation of the
+        workload's input pipeline, GPU memory-bandwidth utilisation, and the share of
+        time spent waiting on network or storage I/O. None when not reported.
     NUMERIC_FIELDS : ClassVar[tuple[str, ...]]
         Metric fields that window aggregation summarises.
 
@@ -145,6 +149,9 @@ class WorkloadSample(Record):
         "requests",
         "errors",
         "cost_accrued_usd",
+        "cpu_util_pct",
+        "mem_bw_util_pct",
+        "io_wait_pct",
     )
 
     workload_id: Id
@@ -161,3 +168,6 @@ class WorkloadSample(Record):
     requests: NonNegInt
     errors: NonNegInt
     cost_accrued_usd: NonNegFloat
+    cpu_util_pct: Pct | None = None
+    mem_bw_util_pct: Pct | None = None
+    io_wait_pct: Pct | None = None

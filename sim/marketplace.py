@@ -54,6 +54,7 @@ from schemas import (
     WorkloadType,
 )
 from schemas.base import ID_PATTERN, TS_MAX_MS, TS_MIN_MS
+from sim.bottlenecks import WorkloadFault, host_metrics
 from sim.gpus import GPU_MODELS, REGIONS, THROUGHPUT_UNITS, GpuModel, Region
 from sim.incidents import (
     NO_EFFECTS,
@@ -291,6 +292,9 @@ class MarketplaceSim:
     id_prefix : str
         Prepended to every provider, workload and tenant id, so that several runs can
         share topics without their per-key sequence numbers colliding.
+    workload_faults : sequence of WorkloadFault, optional
+        Bottlenecks injected into single workloads (ground truth for bottleneck and
+        root-cause analysis; see :mod:`sim.bottlenecks`).
 
     Examples
     --------
@@ -321,6 +325,7 @@ class MarketplaceSim:
         *,
         random_incident_horizon_ms: int = _HOUR_MS,
         id_prefix: str = "",
+        workload_faults: Sequence[WorkloadFault] | None = None,
     ) -> None:
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
@@ -351,6 +356,12 @@ class MarketplaceSim:
                 raise ValueError(f"incident on unknown provider {inc.provider_id!r}")
         self._explicit = sorted(explicit, key=lambda i: (i.start_ms, i.provider_id))
         self._incidents: list[Incident] = list(self._explicit)
+        workload_ids = {w.workload_id for w in self._workloads}
+        faults = list(workload_faults or ())
+        for fault in faults:
+            if fault.workload_id not in workload_ids:
+                raise ValueError(f"fault on unknown workload {fault.workload_id!r}")
+        self._faults = sorted(faults, key=lambda f: (f.start_ms, f.workload_id))
 
     # ------------------------------------------------------------------ fleet
     def _make_providers(
@@ -512,6 +523,11 @@ class MarketplaceSim:
         return [self.provider_info(p, _TEMPLATE_TS_MS) for p in self._providers]
 
     @property
+    def workload_faults(self) -> list[WorkloadFault]:
+        """Ground truth: the injected workload faults."""
+        return list(self._faults)
+
+    @property
     def incidents(self) -> list[Incident]:
         """Ground truth: every incident of the latest :meth:`records` call.
 
@@ -637,6 +653,12 @@ class MarketplaceSim:
 
         p_noise = [_Noise(np.random.default_rng([self.seed, 1, i])) for i in range(len(providers))]
         w_noise = [_Noise(np.random.default_rng([self.seed, 2, j])) for j in range(len(workloads))]
+        # Host metrics draw from streams of their own: every older field stays identical.
+        h_noise = [_Noise(np.random.default_rng([self.seed, 4, j])) for j in range(len(workloads))]
+        faults_of: list[list[WorkloadFault]] = [[] for _ in workloads]
+        w_index = {w.workload_id: w.index for w in workloads}
+        for injected in self._faults:
+            faults_of[w_index[injected.workload_id]].append(injected)
         p_seq = [0] * len(providers)
         w_seq = [0] * len(workloads)
         temps: list[float | None] = [None] * len(providers)
@@ -665,8 +687,12 @@ class MarketplaceSim:
                 j = w.index
                 fx = fxs[w.provider_index]
                 z, u = w_noise[j].next()
+                hz, _ = h_noise[j].next()
+                fault = next((f for f in faults_of[j] if f.active(ts)), None)
                 ar[j] = _AR_PHI * ar[j] + math.sqrt(1.0 - _AR_PHI**2) * z[0]
-                sample, util = self._workload_sample(w, ts, fx, ar[j], z, u, w_seq[j])
+                sample, util = self._workload_sample(
+                    w, ts, fx, ar[j], z, u, w_seq[j], fault=fault, hz=hz
+                )
                 util_sum[w.provider_index] += util * w.gpus
                 if sample is not None:
                     w_out.append(SimRecord(TOPIC_WORKLOAD, w.workload_id, sample))
@@ -697,6 +723,9 @@ class MarketplaceSim:
         z: list[float],
         u: list[float],
         seq: int,
+        *,
+        fault: WorkloadFault | None = None,
+        hz: Sequence[float] = (0.0, 0.0, 0.0),
     ) -> tuple[WorkloadSample | None, float]:
         """One workload sample (None while its provider is down) and its GPU utilisation."""
         prov = self._providers[w.provider_index]
@@ -716,6 +745,11 @@ class MarketplaceSim:
             util = mean + sd * ar + 0.5 * z[1]
         util = _clip(util + fx.util_jitter_pct * z[2], 0.0, 100.0)
         factor = fx.clock_factor * fx.throughput_factor
+        if fault is not None:
+            util *= fault.util_factor
+            factor *= fault.throughput_factor
+            if wt is WorkloadType.INFERENCE:  # its throughput follows demand, not util
+                factor *= fault.util_factor
         if wt in (WorkloadType.TRAINING, WorkloadType.FINE_TUNING):
             factor *= fx.sync_factor
         if wt is WorkloadType.INFERENCE:
@@ -741,6 +775,7 @@ class MarketplaceSim:
             lam = 0.001 + 0.5 * fx.extra_errors
         if fx.mem_fill > 0.95:  # GPUs nearly full: allocations start failing (OOM)
             lam += 2.0
+        cpu, mem_bw, io_wait = host_metrics(wt, util, fx, fault, hz)
         sample = WorkloadSample(
             workload_id=w.workload_id,
             ts_ms=ts,
@@ -763,6 +798,9 @@ class MarketplaceSim:
                 / _HOUR_MS,
                 8,
             ),
+            cpu_util_pct=cpu,
+            mem_bw_util_pct=mem_bw,
+            io_wait_pct=io_wait,
         )
         return sample, util
 

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.alerting import register_alert_agent
 from agents.alertmanager import AlertmanagerClient
+from agents.analysis import register_analysis_agents
 from agents.anomalies import register_anomaly_agent
 from agents.fleet import register_fleet_agents
 from agents.recommendations import register_recommendation_agents
@@ -22,8 +23,7 @@ from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import Rule, ThresholdRule, load_rules
 from models.fleet import FleetView
-from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
-from schemas.insights import Insight
+from schemas import Alert, Anomaly, DeadLetter, EntityType, Insight, MetricWindow, ProviderSample
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
@@ -205,6 +205,18 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
 
     if "reports" in roles:
         register_report_jobs(app, settings)
+    if "analysis" in roles:
+        register_analysis_agents(
+            app,
+            settings=settings,
+            metrics=metrics,
+            workload_source=in_topic("telemetry.workload"),
+            metrics_source=in_topic("perf.metrics"),
+            catalog_source=in_topic("providers.catalog"),
+            metrics_topic=metrics_topic,
+            insights_topic=out_topic("perf.insights", Insight),
+            dlq_topic=dlq_topic,
+        )
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:

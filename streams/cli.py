@@ -31,12 +31,14 @@ def topics_command() -> None:
 
 def main() -> None:
     """Entry point of the ``computeperf`` console script."""
+    from bench.analysis import analysis_bench_command
     from bench.pipeline import bench_group
     from sim.cli import simulate
     from streams.alerts_cli import alerts_command, alerts_group
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
+    from streams.insights_cli import insights_command
     from streams.replay import replay_command
     from streams.report_cli import report_command
     from streams.rules_cli import rules_group
@@ -47,6 +49,8 @@ def main() -> None:
     evaluate_group.add_command(alerts_command)  # computeperf evaluate alerts
     cli.add_command(rules_group)  # computeperf rules export
     cli.add_command(alerts_group)  # computeperf alerts history
+    evaluate_group.add_command(insights_command)  # computeperf evaluate insights
+    bench_group.add_command(analysis_bench_command)  # computeperf bench analysis
 
     for command in (
         simulate,

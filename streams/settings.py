@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports")
 # Roles a worker runs only when named in ``agents`` (not part of the default set).
-OPTIONAL_AGENTS = ("recommendations",)
+OPTIONAL_AGENTS = ("analysis", "recommendations")
 
 
 class Settings(BaseSettings):
@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     reco_model_path: Path | None = None
     reco_migration_horizon_h: float = Field(default=4.0, gt=0)
     reco_migration_downtime_s: float = Field(default=300.0, ge=0)
+    # Analysis role: telemetry sampling interval (availability = samples / expected) and
+    # the longest a fleet window waits for provider windows from the windows stage.
+    sample_interval_ms: int = Field(default=1000, ge=1)
+    analysis_settle_s: float = Field(default=30.0, ge=0)
+    leaderboard_horizon_windows: int = Field(default=60, ge=1)
+    leaderboard_min_windows: int = Field(default=10, ge=1)
 
     @field_validator("agents")
     @classmethod
