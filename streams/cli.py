@@ -35,10 +35,12 @@ def main() -> None:
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
+    from streams.forecast_cli import forecast_command
     from streams.run import run_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
+    evaluate_group.add_command(forecast_command)  # computeperf evaluate forecast
 
     for command in (simulate, detect, bench_group, evaluate_group, run_command, topics_command):
         cli.add_command(command)
