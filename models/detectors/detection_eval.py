@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from models.detectors.compact import compact_ensemble
+from models.detectors.compact import compact_ensemble, ensemble_features
 from models.detectors.features import window_features
 from models.summaries import summarize_window
 from models.windows import SeriesWindows, TumblingWindows, Watermark
@@ -241,9 +241,10 @@ def evaluate_detection(
         hits: dict[str, list[int]] = {name: [] for name in alarms}
         for w in series:
             x = window_features(w)
+            xe = ensemble_features(w)
             index = (w.window_start_ms - _START_MS) // window_ms
-            score = ensemble.score_one(x, w.window_start_ms)
-            ensemble.learn_one(x, w.window_start_ms)
+            score = ensemble.score_one(xe, w.window_start_ms)
+            ensemble.learn_one(xe, w.window_start_ms)
             if score is not None and score.warm and score.value >= ensemble.threshold:
                 hits["ensemble"].append(index)
             if static.alarm(x):
@@ -283,7 +284,7 @@ def bench_detection(
     """
     days = (warmup_windows + timed_windows + 2) * window_s / 86_400
     windows, _ = simulated_windows(seed, days=days, providers=1, window_s=window_s)
-    points = [(window_features(w), w.window_start_ms) for w in next(iter(windows.values()))]
+    points = [(ensemble_features(w), w.window_start_ms) for w in next(iter(windows.values()))]
     detector = compact_ensemble(seed=seed)
     for x, ts_ms in points[:warmup_windows]:
         detector.score_one(x, ts_ms)
