@@ -388,6 +388,8 @@ def test_ensemble_rejects_bad_configuration() -> None:
         EnsembleDetector(confirm_windows=0)
     with pytest.raises(ValueError, match="agreement"):
         EnsembleDetector(agreement=0)
+    with pytest.raises(ValueError, match="one flag per member"):
+        EnsembleDetector(precalibrated=[True])
 
 
 # ----------------------------------------------------------------------------- evaluation
