@@ -17,11 +17,13 @@ durably (key ``entity_type:entity_id``), and only then write the new state durab
   only ever reads our own changelog. A state that cannot be read (e.g. written by an
   incompatible version of a detector class) restarts that entity's detector cold, counted
   in ``computeperf_anomaly_state_resets_total``, instead of dead-lettering every later window.
-* Cost: ~10 ms per window (~3 ms score and learn, the rest the state's pickle/zlib round
-  trip); at one window per entity per minute (1,000 providers: ~17 windows/s) that is done
-  inline, not in an executor (FAUST-NOTES: only long blocking work needs one).
-* State size (measured, 20 provider features, 60-s windows): ~40 kB after 50 windows,
-  ~51 kB from ~300 windows on (bounded); :func:`compact_detector` explains the bounds.
+* Cost: score and learn take <= 5 ms of CPU per window (``computeperf bench detection``),
+  plus the state's pickle/zlib round trip; at one window per entity per minute (1,000
+  providers: ~17 windows/s) that is done inline, not in an executor (FAUST-NOTES: only
+  long blocking work needs one).
+* State size (``computeperf bench detection``, 60-s windows, after 300 windows; bounded
+  by the rolling windows): ~53 kB pickled, ~28 kB compressed;
+  :func:`~models.detectors.compact.compact_ensemble` explains the bounds.
 * ``computeperf_events_in_total{topic="perf.metrics"}`` is counted by the alert agent on
   the same topic; this agent counts its windows in ``computeperf_anomaly_windows_total``.
 
@@ -48,15 +50,8 @@ from faust.types import Message, StreamT, TableT, TopicT
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
-from models.detectors import (
-    Detector,
-    EnsembleDetector,
-    ForecastResidualDetector,
-    HalfSpaceTreesDetector,
-    RobustBaselineDetector,
-    Score,
-    window_features,
-)
+from models.detectors import EnsembleDetector, Score
+from models.detectors.compact import compact_ensemble, ensemble_features
 from schemas import Anomaly, DecodeError, EntityType, MetricWindow, decode
 from streams.metrics import PipelineMetrics
 
@@ -76,18 +71,13 @@ def compact_detector(
 ) -> EnsembleDetector:
     """The per-entity ensemble of the agent, sized for a changelogged table value.
 
-    Differs from the :class:`EnsembleDetector` defaults in two bounds on state size:
-    ``max_seasonality`` points of season per feature (a daily season of 60-s windows is
-    1,440 points x 20 features, ~0.8 MB pickled: with the default cap of 288 such a season
-    is dropped and the forecaster is a plain Holt trend model; 5-min windows keep it), and
-    ``history_size`` calibration scores per member instead of 500.
+    :func:`models.detectors.compact.compact_ensemble` (whose docstring gives the measured
+    reasons for its members, persistence and bounds); ``computeperf evaluate detection``
+    scores exactly this construction.
     """
-    members: list[Detector] = [
-        RobustBaselineDetector(),
-        HalfSpaceTreesDetector(seed=seed),
-        ForecastResidualDetector(period_ms=period_ms, max_seasonality=max_seasonality),
-    ]
-    return EnsembleDetector(members, seed=seed, period_ms=period_ms, history_size=history_size)
+    return compact_ensemble(
+        seed, period_ms=period_ms, max_seasonality=max_seasonality, history_size=history_size
+    )
 
 
 @dataclass
@@ -175,7 +165,7 @@ def score_window(state: DetectorState, window: MetricWindow, *, threshold: float
     last = state.last_window_end_ms
     if last is not None and window.window_end_ms <= last:
         return Verdict(replayed=True)
-    x = window_features(window)
+    x = ensemble_features(window)
     ts_ms = window.window_start_ms
     score = state.detector.score_one(x, ts_ms)
     state.detector.learn_one(x, ts_ms)

@@ -38,6 +38,7 @@ def main() -> None:
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
+    from streams.forecast_cli import forecast_command
     from streams.insights_cli import insights_command
     from streams.replay import replay_command
     from streams.report_cli import report_command
@@ -51,6 +52,7 @@ def main() -> None:
     cli.add_command(alerts_group)  # computeperf alerts history
     evaluate_group.add_command(insights_command)  # computeperf evaluate insights
     bench_group.add_command(analysis_bench_command)  # computeperf bench analysis
+    evaluate_group.add_command(forecast_command)  # computeperf evaluate forecast
 
     for command in (
         simulate,

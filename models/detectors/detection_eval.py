@@ -3,9 +3,9 @@
 Like :mod:`models.prediction_eval`, this reads the simulator's pure core. Provider samples
 are aggregated into windows with the pipeline's own code (:class:`TumblingWindows`,
 :class:`Watermark`, :func:`summarize_window`), then each provider's windows are scored
-in event-time order by three methods: our ensemble (the agent's ``compact_detector``
-construction, copied because ``models`` does not import ``agents``), a static threshold
-and a rolling z-score. :func:`event_metrics` turns alarms and incidents into the figures.
+in event-time order by three methods: our ensemble (the agent's construction,
+:func:`~models.detectors.compact.compact_ensemble`), a static threshold and a rolling
+z-score. :func:`event_metrics` turns alarms and incidents into the figures.
 
 Excluded incidents, and why: ``price_spike`` changes the catalogue price only, never the
 telemetry; ``provider_outage`` stops the samples, so the pipeline emits no window at all
@@ -28,12 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from models.detectors.ensemble import EnsembleDetector
+from models.detectors.compact import compact_ensemble, ensemble_features
 from models.detectors.features import window_features
-from models.detectors.forecast import ForecastResidualDetector
-from models.detectors.hst import HalfSpaceTreesDetector
-from models.detectors.robust import RobustBaselineDetector
-from models.detectors.score import Detector
 from models.summaries import summarize_window
 from models.windows import SeriesWindows, TumblingWindows, Watermark
 from schemas import EntityType, MetricWindow, ProviderSample
@@ -55,16 +51,6 @@ _START_MS = 1_700_000_000_000
 _DAY_MS = 86_400_000
 #: Incident kinds that leave no trace in provider windows (see the module docstring).
 EXCLUDED_KINDS = frozenset({IncidentKind.PRICE_SPIKE, IncidentKind.PROVIDER_OUTAGE})
-
-
-def compact_ensemble(seed: int = 0, period_ms: int = _DAY_MS) -> EnsembleDetector:
-    """The agent's per-entity ensemble (``agents.anomalies.compact_detector``'s parameters)."""
-    members: list[Detector] = [
-        RobustBaselineDetector(),
-        HalfSpaceTreesDetector(seed=seed),
-        ForecastResidualDetector(period_ms=period_ms, max_seasonality=288),
-    ]
-    return EnsembleDetector(members, seed=seed, period_ms=period_ms, history_size=200)
 
 
 class StaticThreshold:
@@ -255,9 +241,10 @@ def evaluate_detection(
         hits: dict[str, list[int]] = {name: [] for name in alarms}
         for w in series:
             x = window_features(w)
+            xe = ensemble_features(w)
             index = (w.window_start_ms - _START_MS) // window_ms
-            score = ensemble.score_one(x, w.window_start_ms)
-            ensemble.learn_one(x, w.window_start_ms)
+            score = ensemble.score_one(xe, w.window_start_ms)
+            ensemble.learn_one(xe, w.window_start_ms)
             if score is not None and score.warm and score.value >= ensemble.threshold:
                 hits["ensemble"].append(index)
             if static.alarm(x):
@@ -297,7 +284,7 @@ def bench_detection(
     """
     days = (warmup_windows + timed_windows + 2) * window_s / 86_400
     windows, _ = simulated_windows(seed, days=days, providers=1, window_s=window_s)
-    points = [(window_features(w), w.window_start_ms) for w in next(iter(windows.values()))]
+    points = [(ensemble_features(w), w.window_start_ms) for w in next(iter(windows.values()))]
     detector = compact_ensemble(seed=seed)
     for x, ts_ms in points[:warmup_windows]:
         detector.score_one(x, ts_ms)

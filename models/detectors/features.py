@@ -6,7 +6,7 @@
 ...                  window_end_ms=1_700_000_060_000, count=3, metrics={"gpu_temp_c": stats},
 ...                  error_rate=0.01)
 >>> window_features(w)
-{'gpu_temp_c.mean': 70.0, 'gpu_temp_c.p95': 79.0, 'error_rate': 0.01}
+{'gpu_temp_c.mean': 70.0, 'gpu_temp_c.p95': 79.0, 'gpu_temp_c.range': 20.0, 'error_rate': 0.01}
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ __all__ = ["window_features"]
 
 
 def window_features(
-    window: MetricWindow, stats: Sequence[str] = ("mean", "p95")
+    window: MetricWindow, stats: Sequence[str] = ("mean", "p95", "range")
 ) -> dict[str, float]:
     """``{"<metric>.<stat>": value}`` for each metric, plus the window-level rates.
+
+    ``stats`` are :class:`~schemas.MetricStats` fields, or ``"range"`` (max - min): the
+    spread inside the window, which is what a noisy neighbour changes when the mean
+    hardly moves (a saturated GPU jitters below 100 %, its mean stays near the top).
 
     Metrics absent from the window are absent from the features (detectors treat a
     missing feature as unknown, never as zero).
@@ -29,7 +33,8 @@ def window_features(
     out: dict[str, float] = {}
     for name, metric in sorted(window.metrics.items()):
         for stat in stats:
-            out[f"{name}.{stat}"] = float(getattr(metric, stat))
+            value = metric.max - metric.min if stat == "range" else getattr(metric, stat)
+            out[f"{name}.{stat}"] = float(value)
     for name in ("availability", "error_rate", "perf_per_dollar"):
         value = getattr(window, name)
         if value is not None:

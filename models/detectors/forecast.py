@@ -29,7 +29,7 @@ from river import time_series
 from models.detectors.robust import robust_location_scale
 from models.detectors.score import Score, finite_items, squash
 
-__all__ = ["ForecastResidualDetector"]
+__all__ = ["ForecastResidualDetector", "fix_seasonal_init"]
 
 _DAY_MS = 86_400_000
 # River is untyped; Any keeps mypy strict about our code around it.
@@ -43,13 +43,17 @@ class _Series:
     first: list[float] = field(default_factory=list)
     last_ts_ms: int | None = None
     residuals: deque[float] = field(default_factory=deque)
+    last_value: float | None = None
+    #: Exponentially weighted share of points equal to the one before (a discrete metric).
+    repeats: float = 0.0
 
     @property
     def ready(self) -> bool:
         return len(self.first) >= max(2, self.seasonality)
 
 
-def _fix_seasonal_init(model: Any, first: list[float]) -> None:
+def fix_seasonal_init(model: Any, first: list[float]) -> None:
+    """Start an additive River Holt-Winters season as differences from the level, trend 0."""
     # River 0.26 initialises additive seasonal indices as ratios y / level (the
     # multiplicative formula), which leaves the seasonal pattern in the residuals for many
     # seasons; additive indices are differences y - level. And its initial trend is the
@@ -89,6 +93,15 @@ class ForecastResidualDetector:
         Robust z-score of the residual that maps to 0.5.
     max_seasonality : int
         Cap on the season length in points.
+    tail : float
+        Quantile of the heavy-tail floor of the residual scale (see
+        :func:`~models.detectors.robust.robust_location_scale`).
+
+    Notes
+    -----
+    A feature whose values mostly repeat exactly (a discrete metric: error counts,
+    GPU counts) is not scored here; see
+    :class:`~models.detectors.robust.RobustBaselineDetector`.
     """
 
     def __init__(
@@ -102,6 +115,7 @@ class ForecastResidualDetector:
         min_residuals: int = 24,
         z_half: float = 4.0,
         max_seasonality: int = 2000,
+        tail: float = 0.02,
     ) -> None:
         if not 2 <= min_residuals <= residual_window:
             raise ValueError("need 2 <= min_residuals <= residual_window")
@@ -112,6 +126,7 @@ class ForecastResidualDetector:
         self.min_residuals = min_residuals
         self.z_half = z_half
         self.max_seasonality = max_seasonality
+        self.tail = tail
         self._series: dict[str, _Series] = {}
         self._first_ts_ms: int | None = None
         self._pending: dict[str, float] = {}
@@ -144,9 +159,14 @@ class ForecastResidualDetector:
             series = self._series.get(name)
             if series is None or len(series.residuals) < self.min_residuals:
                 continue
+            if series.repeats > 0.5:
+                # A discrete metric (an error count mostly at 0, a constant GPU count)
+                # has no level to forecast: its residuals are sparse spikes with no
+                # spread. The robust baseline scores it by its exceedance rate instead.
+                continue
             horizon = max(1, self._steps(series, ts_ms))
             predicted = float(series.model.forecast(horizon)[-1])
-            bias, scale = robust_location_scale(list(series.residuals), 0.0)
+            bias, scale = robust_location_scale(list(series.residuals), 0.0, tail=self.tail)
             scale = max(scale, 0.01 * abs(predicted), 1e-9)
             contributions[name] = squash(abs(value - predicted - bias) / scale, self.z_half)
             expected[name] = predicted + bias
@@ -182,11 +202,14 @@ class ForecastResidualDetector:
         model = series.model
         if series.last_ts_ms is not None and ts_ms <= series.last_ts_ms:
             return
+        same = 1.0 if value == series.last_value else 0.0
+        series.repeats += 0.05 * (same - series.repeats)
+        series.last_value = value
         if not series.ready:
             series.first.append(value)
             model.learn_one(value)
             if series.ready:
-                _fix_seasonal_init(model, series.first)
+                fix_seasonal_init(model, series.first)
             series.last_ts_ms = ts_ms
             return
         # Fill skipped steps with the forecast (at most one season) to keep the phase.

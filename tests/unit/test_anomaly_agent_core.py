@@ -134,11 +134,14 @@ def test_incident_emits_anomaly_with_driving_feature(warm_value: dict[str, Any])
     state = decode_state(warm_value)
     healthy = score_window(state, window(WARM), threshold=0.9)
     assert healthy.warm and healthy.anomaly is None
-    verdict = score_window(state, window(WARM + 1, temp_offset=25.0), threshold=0.9)
+    # One hot window is not yet an incident (the agent's ensemble confirms over two).
+    first = score_window(state, window(WARM + 1, temp_offset=25.0), threshold=0.9)
+    assert first.warm and first.anomaly is None
+    verdict = score_window(state, window(WARM + 2, temp_offset=25.0), threshold=0.9)
     anomaly = verdict.anomaly
     assert isinstance(anomaly, Anomaly)
     assert (anomaly.entity_type.value, anomaly.entity_id) == ("provider", "prov-1")
-    assert anomaly.ts_ms == T0_MS + (WARM + 1) * STEP_MS
+    assert anomaly.ts_ms == T0_MS + (WARM + 2) * STEP_MS
     assert anomaly.score >= 0.9 and anomaly.detector == "ensemble"
     top = max(anomaly.contributing_features, key=anomaly.contributing_features.__getitem__)
     assert top.startswith("gpu_temp_c.")
@@ -146,7 +149,9 @@ def test_incident_emits_anomaly_with_driving_feature(warm_value: dict[str, Any])
 
 
 def test_threshold_is_respected(warm_value: dict[str, Any]) -> None:
-    verdict = score_window(decode_state(warm_value), window(WARM, temp_offset=25.0), threshold=1.01)
+    state = decode_state(warm_value)
+    score_window(state, window(WARM, temp_offset=25.0), threshold=1.01)
+    verdict = score_window(state, window(WARM + 1, temp_offset=25.0), threshold=1.01)
     assert verdict.score is not None and verdict.score.value >= 0.9 and verdict.anomaly is None
 
 
@@ -214,12 +219,12 @@ def run(scorer: AnomalyScorer, windows: list[MetricWindow]) -> None:
 def test_adapter_sends_anomaly_before_state_and_keys_by_entity(warm_value: dict[str, Any]) -> None:
     scorer, table, log = scorer_and_log()
     table.data["provider:prov-1"] = warm_value
-    run(scorer, [window(WARM + 1, temp_offset=25.0)])
-    assert [name for name, _ in log] == ["anomalies", "changelog"]
-    key, anomaly, _ = log[0][1]
+    run(scorer, [window(WARM + 1, temp_offset=25.0), window(WARM + 2, temp_offset=25.0)])
+    assert [name for name, _ in log] == ["changelog", "anomalies", "changelog"]
+    key, anomaly, _ = log[1][1]
     assert key == "provider:prov-1" and isinstance(anomaly, Anomaly)
-    assert log[1][1][0] == "provider:prov-1" and log[1][1][2] == 3  # source partition
-    assert table.data["provider:prov-1"]["last_window_end_ms"] == T0_MS + (WARM + 2) * STEP_MS
+    assert log[2][1][0] == "provider:prov-1" and log[2][1][2] == 3  # source partition
+    assert table.data["provider:prov-1"]["last_window_end_ms"] == T0_MS + (WARM + 3) * STEP_MS
     assert b"computeperf_anomalies_emitted_total" in scorer.metrics.render()
 
 
@@ -257,21 +262,21 @@ def test_registered_agent_scores_windows_in_a_fresh_app() -> None:
         app.flow_control.resume()
         agent = app.agents["score_entity_windows"]
         async with agent.test_context() as ctx:
-            for i in range(WARM + 2):
-                w = window(i, temp_offset=25.0 if i == WARM + 1 else 0.0)
+            for i in range(WARM + 3):
+                w = window(i, temp_offset=25.0 if i > WARM else 0.0)
                 await ctx.put(encode(w), key=b"provider:prov-1", partition=1)
-        assert table.data["provider:prov-1"]["last_window_end_ms"] == T0_MS + (WARM + 2) * STEP_MS
+        assert table.data["provider:prov-1"]["last_window_end_ms"] == T0_MS + (WARM + 3) * STEP_MS
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Topic, "send", fake_send)
         asyncio.run(scenario())
     kinds = [type(s["value"]).__name__ for s in sent]
-    assert kinds.count("dict") == WARM + 2  # one state write per window
+    assert kinds.count("dict") == WARM + 3  # one state write per window
     assert all(s["partition"] == 1 for s in sent if isinstance(s["value"], dict))
     # Every anomaly is durable before the state write of its window.
     assert all(kinds[i + 1] == "dict" for i, k in enumerate(kinds) if k == "Anomaly")
     assert kinds[-2:] == ["Anomaly", "dict"]
     spike = sent[-2]["value"]
-    assert sent[-2]["key"] == "provider:prov-1" and spike.ts_ms == T0_MS + (WARM + 1) * STEP_MS
+    assert sent[-2]["key"] == "provider:prov-1" and spike.ts_ms == T0_MS + (WARM + 2) * STEP_MS
     top = max(spike.contributing_features, key=spike.contributing_features.__getitem__)
     assert top.startswith("gpu_temp_c.")

@@ -50,10 +50,11 @@ def test_synthetic_quality_pinned_over_seeds() -> None:
         incidents += q.incidents
         alarms += q.alarms
         false_alarms += q.false_alarms
-    # Pinned like River pins ROCAUC: a change of behaviour must show up here. On seeds
-    # 0-15 (not run: too slow for CI) we measured 94/96 incidents caught within two
-    # windows and 7 false alarms out of 288 alarms (point precision 97.6 %).
-    assert (detected, incidents, false_alarms, alarms) == (30, 30, 0, 91)
+    # Pinned like River pins ROCAUC: a change of behaviour must show up here. Before the
+    # robust baseline got its heavy-tail scale floor and a 96-point window (which buy the
+    # precision on simulated telemetry, see detection_eval) this was (30, 30, 0, 91):
+    # the wider healthy spread of four days of an hourly daily cycle costs 2 of 30.
+    assert (detected, incidents, false_alarms, alarms) == (28, 30, 0, 79)
 
 
 def test_quiet_on_a_healthy_stream() -> None:
@@ -166,6 +167,6 @@ def test_simulated_marketplace_incidents() -> None:
     assert {i.kind.value: d for i, d in first_alarm.items()} == {
         "thermal_throttling": 0,
         "network_degradation": 0,
-        "noisy_neighbour": 1,
-        "memory_creep": 1,
+        "noisy_neighbour": 0,
+        "memory_creep": 0,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def test_robust_location_scale_table(values: list[float], expected: tuple[float,
 
 def test_robust_baseline_matches_numpy_oracle() -> None:
     rng = np.random.default_rng(5)
-    det = RobustBaselineDetector(window_size=10, warmup=3)
+    det = RobustBaselineDetector(window_size=10, warmup=3, tail=0.1)
     window: deque[float] = deque(maxlen=10)
     for i in range(60):
         v = float(rng.standard_t(3))
@@ -92,10 +93,10 @@ def test_robust_baseline_matches_numpy_oracle() -> None:
         if len(window) >= 3:
             arr = np.array(window)
             med = float(np.median(arr))
-            mad = float(np.median(np.abs(arr - med)))
-            scale = max(1.4826 * mad, 0.01 * abs(med), 1e-9)
-            if mad == 0:
-                scale = max(1.2533 * float(np.mean(np.abs(arr - med))), 0.01 * abs(med), 1e-9)
+            scale = 1.4826 * float(np.median(np.abs(arr - med)))
+            low, high = np.quantile(arr, [0.1, 0.9])
+            scale = max(scale, max(high - med, med - low) / 1.2815515655446004)
+            scale = max(scale, 0.01 * abs(med), 1e-9)
             assert s is not None and s.warm
             assert s.expected["v"] == pytest.approx(med)
             assert s.value == pytest.approx(squash(abs(v - med) / scale, 4.0))
@@ -108,11 +109,23 @@ def test_robust_baseline_matches_numpy_oracle() -> None:
 def test_robust_min_abs_scale_per_feature() -> None:
     det = RobustBaselineDetector(window_size=10, warmup=3, min_abs_scale={"errors": 1.0})
     for i in range(10):
-        det.learn_one({"errors": 0.0, "other": 0.0}, i)
-    s = det.score_one({"errors": 1.0, "other": 1.0}, 10)
+        det.learn_one({"errors": 0.01 * (i % 3), "other": 0.01 * (i % 3)}, i)
+    s = det.score_one({"errors": 1.01, "other": 1.01}, 10)
     assert s is not None
     assert s.contributions["errors"] == pytest.approx(squash(1.0, 4.0))
-    assert s.contributions["other"] == 1.0
+    assert s.contributions["other"] > 0.99
+
+
+def test_robust_sparse_counter_is_scored_by_its_exceedance_rate() -> None:
+    # An error counter at 0 in 95 of 96 windows: one more error is a 2-in-97 event, not
+    # the infinite z-score of a zero spread; a busier window is no rarer than "the rarest".
+    det = RobustBaselineDetector(window_size=96, warmup=8)
+    for i in range(96):
+        det.learn_one({"errors": 1.0 if i == 40 else 0.0}, i)
+    one, many = det.score_one({"errors": 1.0}, 96), det.score_one({"errors": 9.0}, 96)
+    assert one is not None and many is not None
+    assert one.value == pytest.approx(squash(NormalDist().inv_cdf(1 - 2 / 97), 4.0))
+    assert one.value < many.value < 0.25
 
 
 def test_robust_rejects_bad_configuration() -> None:
@@ -277,7 +290,10 @@ def test_ensemble_does_not_learn_anomalous_points() -> None:
 
 def test_ensemble_rebaselines_after_a_persistent_shift() -> None:
     det = EnsembleDetector(
-        [RobustBaselineDetector(window_size=30, warmup=3)], min_history=5, shift_windows=4
+        [RobustBaselineDetector(window_size=30, warmup=3)],
+        min_history=5,
+        shift_windows=4,
+        confirm_windows=2,
     )
     rng = np.random.default_rng(1)
     for i in range(30):
@@ -289,9 +305,67 @@ def test_ensemble_rebaselines_after_a_persistent_shift() -> None:
         assert s is not None
         values.append(s.value)
         det.learn_one(x, T0 + i * STEP)
-    assert all(v >= 0.9 for v in values[:4])
+    # Persistence: the first shifted window alone is not yet an incident.
+    assert values[0] < 0.9
+    assert all(v >= 0.9 for v in values[1:4])
     assert all(v < 0.9 for v in values[4:])
     assert det.rebaselines == 1
+
+
+def _warm_robust_ensemble(**kwargs: int) -> EnsembleDetector:
+    det = EnsembleDetector(
+        [RobustBaselineDetector(window_size=30, warmup=5)], min_history=5, **kwargs
+    )
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        det.learn_one({"a": 10 + float(rng.normal(0, 0.1))}, T0 + i * STEP)
+    return det
+
+
+def test_ensemble_one_odd_window_does_not_alarm_and_is_learned_late() -> None:
+    det = _warm_robust_ensemble(shift_windows=3, confirm_windows=2)
+    member = det.members[0]
+    assert isinstance(member, RobustBaselineDetector)
+    spike = det.score_one({"a": 50.0}, T0 + 30 * STEP)
+    det.learn_one({"a": 50.0}, T0 + 30 * STEP)
+    assert spike is not None and spike.warm and spike.value < 0.5
+    assert 50.0 not in member._values["a"]  # held back until the next window
+    det.learn_one({"a": 10.0}, T0 + 31 * STEP)
+    assert list(member._values["a"])[-2:] == [50.0, 10.0]  # a one-off: learned, in order
+
+
+def test_ensemble_two_anomalous_windows_alarm_and_are_never_learned() -> None:
+    det = _warm_robust_ensemble(shift_windows=5, confirm_windows=2)
+    member = det.members[0]
+    assert isinstance(member, RobustBaselineDetector)
+    before = list(member._values["a"])
+    scores = []
+    for i, v in enumerate([50.0, 51.0, 10.0]):
+        scores.append(det.score_one({"a": v}, T0 + (30 + i) * STEP))
+        det.learn_one({"a": v}, T0 + (30 + i) * STEP)
+    assert [s is not None and s.value >= 0.9 for s in scores] == [False, True, False]
+    assert list(member._values["a"]) == [*before[1:], 10.0]
+
+
+def test_ensemble_needs_agreement_of_two_members() -> None:
+    # The second member is deaf (z of 1,000 for 0.5): the first alone cannot alarm.
+    def ensemble(agreement: int) -> EnsembleDetector:
+        members = [
+            RobustBaselineDetector(warmup=5),
+            RobustBaselineDetector(warmup=5, z_half=1000.0),
+        ]
+        det = EnsembleDetector(members, min_history=5, confirm_windows=1, agreement=agreement)
+        rng = np.random.default_rng(2)
+        for i in range(30):
+            det.learn_one({"a": 10 + float(rng.normal(0, 0.1))}, T0 + i * STEP)
+        return det
+
+    alone, together = ensemble(1), ensemble(2)
+    s1 = alone.score_one({"a": 50.0}, T0 + 30 * STEP)
+    s2 = together.score_one({"a": 50.0}, T0 + 30 * STEP)
+    assert s1 is not None and s2 is not None
+    assert s1.value > 0.9 > s2.value
+    assert s2.top_feature == "a"  # still explained by the strongest member
 
 
 def test_ensemble_explains_with_the_strongest_member() -> None:
@@ -310,6 +384,12 @@ def test_ensemble_explains_with_the_strongest_member() -> None:
 def test_ensemble_rejects_bad_configuration() -> None:
     with pytest.raises(ValueError, match="shift_windows"):
         EnsembleDetector(shift_windows=0)
+    with pytest.raises(ValueError, match="confirm_windows"):
+        EnsembleDetector(confirm_windows=0)
+    with pytest.raises(ValueError, match="agreement"):
+        EnsembleDetector(agreement=0)
+    with pytest.raises(ValueError, match="one flag per member"):
+        EnsembleDetector(precalibrated=[True])
 
 
 # ----------------------------------------------------------------------------- evaluation
