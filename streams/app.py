@@ -16,7 +16,18 @@ from agents.alerting import register_alert_agent
 from agents.anomalies import register_anomaly_agent
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import ThresholdRule, load_rules
-from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
+from api.agent import create_read_model, register_read_model_agent
+from api.views import register_api
+from schemas import (
+    Alert,
+    AlertAction,
+    Anomaly,
+    DeadLetter,
+    EntityType,
+    MetricWindow,
+    ProviderSample,
+    Recommendation,
+)
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
@@ -160,6 +171,20 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             dlq_topic=dlq_topic,
             table=app.Table("entity_to_detector_state", partitions=settings.partitions),
             threshold=settings.anomaly_threshold,
+        )
+
+    if "api" in roles:
+        read_model = create_read_model(app, settings)
+        register_read_model_agent(
+            app, settings=settings, model=read_model, metrics=metrics, dlq_topic=dlq_topic
+        )
+        register_api(
+            app,
+            settings=settings,
+            model=read_model,
+            metrics=metrics,
+            recommendations_topic=out_topic("perf.recommendations", Recommendation),
+            alert_actions_topic=out_topic("perf.alert_actions", AlertAction),
         )
 
     @app.page("/metrics")

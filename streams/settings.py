@@ -18,7 +18,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ALL_AGENTS = ("windows", "alerts", "anomalies")
+from api.auth import parse_tokens
+
+ALL_AGENTS = ("windows", "alerts", "anomalies", "api")
 
 
 class Settings(BaseSettings):
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
 
+    # HTTP API bearer tokens, "token:role" pairs (roles reader, operator). The defaults
+    # are for a developer's machine (`make run` prints them); set real ones elsewhere.
+    api_tokens: str = "dev-operator:operator,dev-reader:reader"
+
     @field_validator("agents")
     @classmethod
     def _known_agents(cls, value: str) -> str:
@@ -74,6 +80,12 @@ class Settings(BaseSettings):
         if unknown or not names:
             raise ValueError(f"agents must be a comma list of {ALL_AGENTS}, got {value!r}")
         return ",".join(n for n in ALL_AGENTS if n in names)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _valid_tokens(cls, value: str) -> str:
+        parse_tokens(value)
+        return value
 
     @property
     def agent_set(self) -> frozenset[str]:

@@ -1,0 +1,157 @@
+"""Agent ``maintain_read_model`` (worker role ``api``): output topics into the API's tables.
+
+One agent reads every topic the API shows and folds each record into the table of its
+topic with the pure functions of :mod:`api.readmodel`, under the record's own Kafka key
+(so each table is co-partitioned with its source and ``app.table_route`` can find the
+worker that owns a key). Records that do not decode are dead-lettered; a bug on one
+record dead-letters that record and the agent goes on (faust#175). Table writes use
+Faust's changelog as is: the read model is rebuilt from the topics if ever lost, and
+every ``apply_*`` is idempotent, so a replay after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import StreamT, TableT, TopicT
+
+from agents.outputs import dead_letter, send_dead_letters
+from api import readmodel
+from schemas import (
+    Alert,
+    AlertAction,
+    AlertActionKind,
+    Anomaly,
+    DecodeError,
+    Insight,
+    MetricWindow,
+    ProviderInfo,
+    Recommendation,
+    Record,
+    WorkloadEvent,
+    decode,
+)
+from streams.metrics import PipelineMetrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Logical topic → (record type, table name).
+SOURCES: dict[str, tuple[type[Record], str]] = {
+    "providers.catalog": (ProviderInfo, "provider_to_info"),
+    "perf.metrics": (MetricWindow, "entity_to_metrics"),
+    "workloads.lifecycle": (WorkloadEvent, "workload_to_view"),
+    "perf.anomalies": (Anomaly, "entity_to_anomalies"),
+    "perf.insights": (Insight, "entity_to_insights"),
+    "perf.alerts": (Alert, "fingerprint_to_alert"),
+    "perf.recommendations": (Recommendation, "recommendation_to_view"),
+    "perf.alert_actions": (AlertAction, "silence_to_action"),
+}
+
+
+@dataclass
+class ReadModel:
+    """The API's tables, by name (``provider_to_info``, ``fingerprint_to_alert``, ...)."""
+
+    tables: dict[str, TableT[Any, Any]]
+
+    def table(self, name: str) -> TableT[Any, Any]:
+        return self.tables[name]
+
+    def values(self, name: str) -> dict[str, Any]:
+        """A snapshot of the local partitions of table ``name`` (key → value)."""
+        return dict(self.tables[name].items())
+
+
+def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
+    """Declare the read model's tables on ``app``."""
+    names = {table for _, table in SOURCES.values()}
+    return ReadModel(
+        {name: app.Table(name, partitions=settings.partitions) for name in sorted(names)}
+    )
+
+
+def fold(model: ReadModel, topic: str, key: str, record: Record) -> None:
+    """Apply one record of ``topic`` to its table with the matching pure function."""
+    table = model.table(SOURCES[topic][1])
+    current = table.get(key)
+    new: Any
+    if isinstance(record, ProviderInfo):
+        new = readmodel.apply_provider_info(current, record)
+    elif isinstance(record, MetricWindow):
+        new = readmodel.apply_metric_window(current, key, record)
+    elif isinstance(record, WorkloadEvent):
+        new = readmodel.apply_workload_event(current, record)
+    elif isinstance(record, Anomaly | Insight):
+        new = readmodel.apply_recent(current, record)
+    elif isinstance(record, Alert):
+        new = readmodel.apply_alert(current, record)
+    elif isinstance(record, Recommendation):
+        new = readmodel.apply_recommendation(current, record)
+    elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
+        # Acknowledgements live on their alert (same key: the fingerprint).
+        table = model.table("fingerprint_to_alert")
+        current = table.get(key)
+        new = readmodel.apply_acknowledgement(current, record)
+    elif isinstance(record, AlertAction):
+        new = readmodel.apply_silence(current, record)
+    else:  # pragma: no cover - SOURCES lists every record type handled above
+        raise TypeError(f"no read model for {type(record).__name__}")
+    if new is not None and new != current:
+        table[key] = new
+
+
+def register_read_model_agent(
+    app: faust.App,
+    *,
+    settings: Settings,
+    model: ReadModel,
+    metrics: PipelineMetrics,
+    dlq_topic: TopicT,
+) -> None:
+    """Wire ``maintain_read_model`` to every topic of :data:`SOURCES`."""
+    logical = {settings.topic(name): name for name in SOURCES}
+    source = app.topic(
+        *logical,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+
+    async def maintain_read_model(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            topic = logical.get(msg.topic, msg.topic)
+            metrics.events_in.labels(topic=topic).inc()
+            try:
+                record = decode(SOURCES[topic][0], msg.value or b"")
+                key = msg.key.decode() if isinstance(msg.key, bytes) else ""
+                fold(model, topic, key or _key_of(record), record)
+            except DecodeError as exc:
+                letter = dead_letter(msg, exc.reason, exc.error_type)
+                await send_dead_letters(dlq_topic, [letter], metrics, topic)
+            except Exception as exc:
+                log.exception("read model cannot use %s@%d", msg.topic, msg.offset)
+                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
+                await send_dead_letters(dlq_topic, [letter], metrics, topic)
+
+    app.agent(source, name="maintain_read_model")(maintain_read_model)
+
+
+def _key_of(record: Record) -> str:
+    """The key a record would have on its topic (for producers that sent none)."""
+    for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id"):
+        value = getattr(record, name, None)
+        if isinstance(value, str) and value:
+            return value
+    if isinstance(record, AlertAction):
+        return record.action_id
+    return f"{getattr(record, 'entity_type', '')}:{getattr(record, 'entity_id', '')}"
+
+
+__all__ = ["SOURCES", "ReadModel", "create_read_model", "register_read_model_agent"]
