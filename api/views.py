@@ -389,6 +389,24 @@ async def read_body(request: Request, validator: Any) -> Any:
     if errors:
         where = ".".join(str(part) for part in errors[0]["loc"]) or "body"
         raise ApiError(422, f"invalid body: {where}: {errors[0]['msg']}", errors[:20])
+    return integral_numbers_as_int(data)
+
+
+def integral_numbers_as_int(data: Any) -> Any:
+    """JSON has one number type: ``8.0`` and ``1e30`` are integers to JSON Schema.
+
+    pydantic refuses integral floats beyond 64 bits for ``int`` fields, so they are handed
+    over as Python ints (which ``float`` fields accept as well).
+
+    >>> integral_numbers_as_int({"a": [1e30, 2.5, True], "b": 8.0})
+    {'a': [1000000000000000019884624838656, 2.5, True], 'b': 8}
+    """
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, list):
+        return [integral_numbers_as_int(item) for item in data]
+    if isinstance(data, dict):
+        return {key: integral_numbers_as_int(value) for key, value in data.items()}
     return data
 
 
@@ -430,7 +448,16 @@ def make_method(app: faust.App, api: ApiViews, route: Route, routed_table: Any =
 
     if routed_table is not None:
         _, param = ROUTED[route.name]
-        return app.table_route(routed_table, match_info=param)(serve)
+        routed = app.table_route(routed_table, match_info=param)(serve)
+        changelog = routed_table.changelog_topic.get_topic_name()
+
+        async def serve_routed(view: View, request: Request, **match: Any) -> Response:
+            # Faust hashes the key with the producer's metadata of the changelog topic,
+            # which it lacks until something was written there (TypeError, a 500).
+            await app.producer._ensure_producer().partitions_for(changelog)  # type: ignore[attr-defined]
+            return await routed(view, request, **match)
+
+        return serve_routed
 
     return serve
 
