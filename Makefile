@@ -34,7 +34,7 @@ kafka-down: ## Stop the broker started by kafka-up
 run: $(KAFKA_LIBS) ## Run broker, worker and simulator; metrics on http://127.0.0.1:6066/metrics
 	$(VENV)/bin/computeperf run
 
-test: $(KAFKA_LIBS) ## Run the whole suite (unit, doctests, integration on a real broker)
+test: $(KAFKA_LIBS) chromium ## Run the whole suite (unit, doctests, integration on a real broker)
 	$(VENV)/bin/pytest
 
 test-unit: $(STAMP) ## Fast tests only (no broker)
@@ -57,3 +57,7 @@ clean: kafka-down ## Remove the venv, caches, Kafka data and jars
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: help venv kafka-jars kafka-up kafka-down run test test-unit lint bench lock clean
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the dashboard browser test (needs root)
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends chromium; }

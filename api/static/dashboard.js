@@ -3,6 +3,7 @@
 "use strict";
 
 const POLL_MS = 2000;
+const PAST = { approve: "approved", reject: "rejected" };
 const state = { token: null, charts: {}, chartKeys: {} };
 
 function readToken() {
@@ -67,7 +68,7 @@ async function decide(id, verb, row) {
   try {
     const rec = await api(`/api/v1/recommendations/${encodeURIComponent(id)}/${verb}`, {
       method: "POST",
-      body: JSON.stringify({ reason: `${verb}d from the dashboard` }),
+      body: JSON.stringify({ reason: `${PAST[verb]} from the dashboard` }),
     });
     status.textContent = rec.status;
     row.dataset.status = rec.status;
