@@ -20,6 +20,7 @@ from faust.types import StreamT, TableT, TopicT
 
 from agents.outputs import dead_letter, send_dead_letters
 from api import readmodel
+from api.readmodel import TABLES
 from schemas import (
     Alert,
     AlertAction,
@@ -39,17 +40,7 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Logical topic → (record type, table name).
-SOURCES: dict[str, tuple[type[Record], str]] = {
-    "providers.catalog": (ProviderInfo, "provider_to_info"),
-    "perf.metrics": (MetricWindow, "entity_to_metrics"),
-    "workloads.lifecycle": (WorkloadEvent, "workload_to_view"),
-    "perf.anomalies": (Anomaly, "entity_to_anomalies"),
-    "perf.insights": (Insight, "entity_to_insights"),
-    "perf.alerts": (Alert, "fingerprint_to_alert"),
-    "perf.recommendations": (Recommendation, "recommendation_to_view"),
-    "perf.alert_actions": (AlertAction, "silence_to_action"),
-}
+SOURCES = TABLES
 
 
 @dataclass
@@ -63,21 +54,32 @@ class ReadModel:
 
     def values(self, name: str) -> dict[str, Any]:
         """A snapshot of the local partitions of table ``name`` (key → value)."""
-        return dict(self.tables[name].items())
+        return {key.decode(): value for key, value in self.tables[name].items()}
+
+    def get(self, name: str, key: str) -> Any:
+        """The value of ``key`` in the local partitions of table ``name``, or ``None``."""
+        return self.tables[name].get(key.encode())
 
 
 def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
     """Declare the read model's tables on ``app``."""
     names = {table for _, table in SOURCES.values()}
     return ReadModel(
-        {name: app.Table(name, partitions=settings.partitions) for name in sorted(names)}
+        {
+            # Raw keys: Faust hashes a table key in its serialized form to find the worker
+            # that owns it (table_route); the JSON default ('"p1"') would hash elsewhere
+            # than the source topic's key (b"p1") that decided the record's partition.
+            name: app.Table(name, key_type=bytes, partitions=settings.partitions)
+            for name in sorted(names)
+        }
     )
 
 
 def fold(model: ReadModel, topic: str, key: str, record: Record) -> None:
     """Apply one record of ``topic`` to its table with the matching pure function."""
+    raw_key = key.encode()
     table = model.table(SOURCES[topic][1])
-    current = table.get(key)
+    current = table.get(raw_key)
     new: Any
     if isinstance(record, ProviderInfo):
         new = readmodel.apply_provider_info(current, record)
@@ -94,14 +96,14 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> None:
     elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
         # Acknowledgements live on their alert (same key: the fingerprint).
         table = model.table("fingerprint_to_alert")
-        current = table.get(key)
+        current = table.get(raw_key)
         new = readmodel.apply_acknowledgement(current, record)
     elif isinstance(record, AlertAction):
         new = readmodel.apply_silence(current, record)
     else:  # pragma: no cover - SOURCES lists every record type handled above
         raise TypeError(f"no read model for {type(record).__name__}")
     if new is not None and new != current:
-        table[key] = new
+        table[raw_key] = new
 
 
 def register_read_model_agent(

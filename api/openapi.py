@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.auth import Role
+from api.readmodel import TABLES
 from api.resources import (
     AcknowledgeRequest,
     AlertView,
@@ -39,6 +40,7 @@ from api.resources import (
     SilenceRequest,
     SilenceView,
     SlaStatus,
+    TableSnapshot,
     WorkloadView,
 )
 from schemas import AlertAction, Anomaly, Insight, Recommendation, WorkloadSpec
@@ -84,7 +86,7 @@ class Route:
     status: int = 200
     body: type[BaseModel] | None = None
     params: tuple[Param, ...] = ()
-    errors: tuple[int, ...] = field(default=(401, 403, 422))
+    errors: tuple[int, ...] = field(default=(401, 403, 422, 503))
 
 
 def _status_param(values: list[str]) -> Param:
@@ -111,7 +113,7 @@ ROUTES: tuple[Route, ...] = (
         "One provider with its latest metrics and recent windows",
         ProviderView,
         params=(_id("provider_id"),),
-        errors=(401, 403, 404, 422),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         "entity_metrics",
@@ -121,7 +123,7 @@ ROUTES: tuple[Route, ...] = (
         "Latest window and recent series of an entity (key `provider:<id>`, ...)",
         EntityMetrics,
         params=(_id("entity_key", ENTITY_KEY_PATTERN),),
-        errors=(401, 403, 404, 422),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         "leaderboards",
@@ -152,7 +154,7 @@ ROUTES: tuple[Route, ...] = (
         "One workload",
         WorkloadView,
         params=(_id("workload_id"),),
-        errors=(401, 403, 404, 422),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         "insights",
@@ -189,7 +191,7 @@ ROUTES: tuple[Route, ...] = (
         "One alert with its history",
         AlertView,
         params=(_id("fingerprint", FINGERPRINT_PATTERN),),
-        errors=(401, 403, 404, 422),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         "acknowledge",
@@ -201,7 +203,7 @@ ROUTES: tuple[Route, ...] = (
         status=202,
         body=AcknowledgeRequest,
         params=(_id("fingerprint", FINGERPRINT_PATTERN),),
-        errors=(401, 403, 404, 422),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         "silences",
@@ -244,7 +246,7 @@ ROUTES: tuple[Route, ...] = (
         "One recommendation",
         RecommendationView,
         params=(_id("recommendation_id"),),
-        errors=(401, 403, 404, 422),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         "approve",
@@ -255,7 +257,7 @@ ROUTES: tuple[Route, ...] = (
         Recommendation,
         body=DecisionRequest,
         params=(_id("recommendation_id"),),
-        errors=(401, 403, 404, 409, 422),
+        errors=(401, 403, 404, 409, 422, 503),
     ),
     Route(
         "reject",
@@ -266,7 +268,7 @@ ROUTES: tuple[Route, ...] = (
         Recommendation,
         body=DecisionRequest,
         params=(_id("recommendation_id"),),
-        errors=(401, 403, 404, 409, 422),
+        errors=(401, 403, 404, 409, 422, 503),
     ),
     Route(
         "sla",
@@ -287,6 +289,21 @@ ROUTES: tuple[Route, ...] = (
         params=(LIMIT,),
     ),
     Route(
+        "table_snapshot",
+        "get",
+        "/api/v1/tables/{table}",
+        "reader",
+        "This worker's share of a read-model table (for the workers' fan-out of lists)",
+        TableSnapshot,
+        params=(
+            Param(
+                "table",
+                "path",
+                {"type": "string", "enum": sorted(table for _, table in TABLES.values())},
+            ),
+        ),
+    ),
+    Route(
         "optimize_placement",
         "post",
         "/api/v1/optimize/placement",
@@ -302,6 +319,7 @@ _REASONS = {
     403: "The token's role may not do this",
     404: "Not found",
     409: "Not in a state that allows this",
+    503: "Another worker holding part of the data did not answer",
     422: "Invalid request (pydantic's errors in detail)",
 }
 

@@ -46,11 +46,24 @@ from schemas import (
     ProviderStatus,
     Recommendation,
     RecommendationStatus,
+    Record,
     WorkloadEvent,
 )
 from sim.gpus import GPU_MODELS
 
 Value = dict[str, Any]
+
+#: Logical topic → (record type, table of the read model that folds it).
+TABLES: dict[str, tuple[type[Record], str]] = {
+    "providers.catalog": (ProviderInfo, "provider_to_info"),
+    "perf.metrics": (MetricWindow, "entity_to_metrics"),
+    "workloads.lifecycle": (WorkloadEvent, "workload_to_view"),
+    "perf.anomalies": (Anomaly, "entity_to_anomalies"),
+    "perf.insights": (Insight, "entity_to_insights"),
+    "perf.alerts": (Alert, "fingerprint_to_alert"),
+    "perf.recommendations": (Recommendation, "recommendation_to_view"),
+    "perf.alert_actions": (AlertAction, "silence_to_action"),
+}
 
 #: How much history each value keeps (windows in a series, alert transitions, ...).
 SERIES_KEEP = 60
@@ -336,6 +349,7 @@ def fleet_summary(
 __all__ = [
     "HISTORY_KEEP",
     "SERIES_KEEP",
+    "TABLES",
     "apply_acknowledgement",
     "apply_alert",
     "apply_metric_window",

@@ -9,7 +9,7 @@ and wrap them with what the read model adds (history, acknowledgement, series).
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -228,6 +228,13 @@ class FleetSummary(Resource):
     anomalies_last_hour: int
 
 
+class TableSnapshot(Resource):
+    """One worker's share of a read-model table (workers merge these for list routes)."""
+
+    table: str
+    values: dict[str, Any]
+
+
 class Identity(Resource):
     """``GET /api/v1/whoami``: the role of the presented token."""
 
@@ -257,5 +264,6 @@ __all__ = [
     "SilenceRequest",
     "SilenceView",
     "SlaStatus",
+    "TableSnapshot",
     "WorkloadView",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import aiohttp
 import faust
 import orjson
 from faust.types import TopicT
@@ -48,6 +49,7 @@ from api.resources import (
     SilenceRequest,
     SilenceView,
     SlaStatus,
+    TableSnapshot,
     WorkloadView,
 )
 from schemas import (
@@ -62,6 +64,9 @@ from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: Marks a worker-to-worker request: answer from local partitions only.
+LOCAL_HEADER = "X-Computeperf-Local"
+PEER_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 #: Keyed routes → (table that owns the key, path parameter holding it).
 ROUTED: dict[str, tuple[str, str]] = {
@@ -152,11 +157,52 @@ class ApiViews:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def values(self, table: str) -> dict[str, Any]:
-        return self.model.values(table)
+    async def values(self, table: str, call: Call) -> dict[str, Any]:
+        """Table ``table`` across every worker: local partitions plus the peers' ones.
+
+        A request from a peer (header :data:`LOCAL_HEADER`) gets only the local share, so
+        the fan-out is one level deep. Partitions are disjoint, so a merge is a union.
+        """
+        merged = self.model.values(table)
+        if call.request.headers.get(LOCAL_HEADER):
+            return merged
+        for peer in self.peers(table):
+            merged.update(await self.peer_values(peer, table, call))
+        return merged
+
+    def peers(self, table: str) -> list[str]:
+        """Web URLs of the other workers that hold partitions of ``table``."""
+        changelog = self.model.table(table).changelog_topic.get_topic_name()
+        own = str(self.app.conf.canonical_url).rstrip("/")
+        hosts = self.app.router.tables_metadata()
+        return sorted(
+            str(url).rstrip("/")
+            for url, topics in hosts.items()
+            if topics.get(changelog) and str(url).rstrip("/") != own
+        )
+
+    async def peer_values(self, peer: str, table: str, call: Call) -> dict[str, Any]:
+        headers = {
+            "Authorization": call.request.headers.get("Authorization", ""),
+            LOCAL_HEADER: "1",
+        }
+        try:
+            async with self.app.http_client.get(
+                f"{peer}/api/v1/tables/{table}", headers=headers, timeout=PEER_TIMEOUT
+            ) as response:
+                if response.status == 200:
+                    return dict((await response.json())["values"])
+                reason = f"status {response.status}"
+        except (OSError, TimeoutError) as exc:
+            reason = repr(exc)
+        raise ApiError(503, f"worker {peer} did not answer for {table}: {reason}")
+
+    async def table_snapshot(self, call: Call) -> BaseModel:
+        name = call.params["table"]
+        return TableSnapshot(table=name, values=self.model.values(name))
 
     def get(self, table: str, key: str) -> Any:
-        return self.model.table(table).get(key)
+        return self.model.get(table, key)
 
     def required(self, table: str, key: str, what: str) -> Any:
         value = self.get(table, key)
@@ -171,36 +217,40 @@ class ApiViews:
 
     async def fleet(self, call: Call) -> BaseModel:
         return readmodel.fleet_summary(
-            self.values("provider_to_info"),
-            self.values("entity_to_metrics"),
-            self.values("fingerprint_to_alert").values(),
-            self.values("recommendation_to_view").values(),
-            self.values("entity_to_anomalies").values(),
+            await self.values("provider_to_info", call),
+            await self.values("entity_to_metrics", call),
+            (await self.values("fingerprint_to_alert", call)).values(),
+            (await self.values("recommendation_to_view", call)).values(),
+            (await self.values("entity_to_anomalies", call)).values(),
             call.now_ms,
         )
 
-    def provider_view(self, provider_id: str) -> ProviderView | None:
-        info = self.get("provider_to_info", provider_id)
-        metrics = self.get("entity_to_metrics", f"provider:{provider_id}")
-        if info is None and metrics is None:
-            return None
-        return ProviderView(provider_id=provider_id, info=info, metrics=metrics)
-
     async def providers(self, call: Call) -> BaseModel:
-        ids = set(self.values("provider_to_info"))
-        ids |= {
-            k.split(":", 1)[1]
-            for k in self.values("entity_to_metrics")
-            if k.startswith("provider:")
-        }
-        views = [self.provider_view(pid) for pid in sorted(ids)[: call.params["limit"]]]
-        return ItemList[ProviderView](items=[v for v in views if v is not None])
+        infos = await self.values("provider_to_info", call)
+        metrics = await self.values("entity_to_metrics", call)
+        ids = set(infos) | {k.split(":", 1)[1] for k in metrics if k.startswith("provider:")}
+        views = [
+            ProviderView(
+                provider_id=pid, info=infos.get(pid), metrics=metrics.get(f"provider:{pid}")
+            )
+            for pid in sorted(ids)[: call.params["limit"]]
+        ]
+        return ItemList[ProviderView](items=views)
 
     async def provider(self, call: Call) -> BaseModel:
-        view = self.provider_view(call.params["provider_id"])
-        if view is None:
-            raise ApiError(404, f"provider {call.params['provider_id']!r} not found")
-        return view
+        pid = call.params["provider_id"]
+        key = f"provider:{pid}"
+        # Routed here by the catalogue's key; the metrics' key may live on another worker.
+        try:
+            metrics = await self.owned_value(
+                "entity_to_metrics", key, f"/api/v1/metrics/{key}", "entity", call
+            )
+        except ApiError:
+            metrics = None
+        info = self.get("provider_to_info", pid)
+        if info is None and metrics is None:
+            raise ApiError(404, f"provider {pid!r} not found")
+        return ProviderView(provider_id=pid, info=info, metrics=metrics)
 
     async def entity_metrics(self, call: Call) -> BaseModel:
         key = call.params["entity_key"]
@@ -208,39 +258,43 @@ class ApiViews:
 
     async def leaderboards(self, call: Call) -> BaseModel:
         rows = readmodel.leaderboard(
-            self.values("provider_to_info"), self.values("entity_to_metrics"), call.params["cohort"]
+            await self.values("provider_to_info", call),
+            await self.values("entity_to_metrics", call),
+            call.params["cohort"],
         )
         return ItemList[LeaderboardRow](items=rows[: call.params["limit"]])
 
     async def workloads(self, call: Call) -> BaseModel:
-        items = sorted(self.values("workload_to_view").items())[: call.params["limit"]]
+        items = sorted((await self.values("workload_to_view", call)).items())
+        items = items[: call.params["limit"]]
         return ItemList[WorkloadView](items=[v for _, v in items])
 
     async def workload(self, call: Call) -> BaseModel:
         wid = call.params["workload_id"]
         return WorkloadView.model_validate(self.required("workload_to_view", wid, "workload"))
 
-    def _recent(self, table: str, limit: int) -> list[Any]:
-        items = [item for values in self.values(table).values() for item in values]
+    async def _recent(self, table: str, call: Call) -> list[Any]:
+        limit = call.params["limit"]
+        items = [item for values in (await self.values(table, call)).values() for item in values]
         items.sort(key=lambda item: item["ts_ms"], reverse=True)
         return items[:limit]
 
     async def insights(self, call: Call) -> BaseModel:
-        return ItemList[Insight](items=self._recent("entity_to_insights", call.params["limit"]))
+        return ItemList[Insight](items=await self._recent("entity_to_insights", call))
 
     async def anomalies(self, call: Call) -> BaseModel:
-        return ItemList[Anomaly](items=self._recent("entity_to_anomalies", call.params["limit"]))
+        return ItemList[Anomaly](items=await self._recent("entity_to_anomalies", call))
 
     def alert_view(self, value: dict[str, Any], silences: list[Any], now_ms: int) -> AlertView:
         silenced = readmodel.silences_matching(silences, value["latest"]["labels"], now_ms)
         return AlertView.model_validate({**value, "silenced_by": silenced})
 
     async def alerts(self, call: Call) -> BaseModel:
-        silences = list(self.values("silence_to_action").values())
+        silences = list((await self.values("silence_to_action", call)).values())
         status = call.params["status"]
         views = [
             self.alert_view(v, silences, call.now_ms)
-            for v in self.values("fingerprint_to_alert").values()
+            for v in (await self.values("fingerprint_to_alert", call)).values()
             if status is None or v["latest"]["status"] == status
         ]
         views.sort(
@@ -250,7 +304,7 @@ class ApiViews:
 
     async def alert(self, call: Call) -> BaseModel:
         fp = call.params["fingerprint"]
-        silences = list(self.values("silence_to_action").values())
+        silences = list((await self.values("silence_to_action", call)).values())
         return self.alert_view(
             self.required("fingerprint_to_alert", fp, "alert"), silences, call.now_ms
         )
@@ -275,7 +329,9 @@ class ApiViews:
     async def silences(self, call: Call) -> BaseModel:
         views = [
             SilenceView(silence=s, active=s.matches(dict(s.matchers), call.now_ms))
-            for s in map(AlertAction.model_validate, self.values("silence_to_action").values())
+            for s in map(
+                AlertAction.model_validate, (await self.values("silence_to_action", call)).values()
+            )
         ]
         views.sort(key=lambda v: (not v.active, -v.silence.ts_ms))
         return ItemList[SilenceView](items=views[: call.params["limit"]])
@@ -301,7 +357,7 @@ class ApiViews:
         status = call.params["status"]
         views = [
             RecommendationView.model_validate(v)
-            for v in self.values("recommendation_to_view").values()
+            for v in (await self.values("recommendation_to_view", call)).values()
             if status is None or v["latest"]["status"] == status
         ]
         views.sort(key=lambda r: (-r.latest.ts_ms, r.recommendation_id))
@@ -346,7 +402,9 @@ class ApiViews:
     async def optimize_placement(self, call: Call) -> BaseModel:
         assert isinstance(call.body, WorkloadSpec)
         return rank_placements(
-            call.body, self.values("provider_to_info"), self.values("entity_to_metrics")
+            call.body,
+            await self.values("provider_to_info", call),
+            await self.values("entity_to_metrics", call),
         )
 
     # -- plumbing --------------------------------------------------------------------
@@ -362,6 +420,7 @@ class ApiViews:
         local = self.get(table, key)
         if local is not None:
             return local
+        await know_partitions(self.app, self.model.table(table))
         try:
             owner = self.app.router.key_store(table, key)
         except KeyError:
@@ -373,6 +432,17 @@ class ApiViews:
             if response.status != 200:
                 raise ApiError(404, f"{what} {key!r} not found")
             return await response.json()
+
+
+async def know_partitions(app: faust.App, table: Any) -> None:
+    """Make sure the producer knows the partitions of ``table``'s changelog topic.
+
+    Faust hashes a key with the producer's metadata of the changelog topic to find its
+    owner, and that metadata is missing until something was written there (a TypeError,
+    so a 500, from ``app.router.key_store``).
+    """
+    changelog = table.changelog_topic.get_topic_name()
+    await app.producer._ensure_producer().partitions_for(changelog)  # type: ignore[attr-defined]
 
 
 async def read_body(request: Request, validator: Any) -> Any:
@@ -449,12 +519,9 @@ def make_method(app: faust.App, api: ApiViews, route: Route, routed_table: Any =
     if routed_table is not None:
         _, param = ROUTED[route.name]
         routed = app.table_route(routed_table, match_info=param)(serve)
-        changelog = routed_table.changelog_topic.get_topic_name()
 
         async def serve_routed(view: View, request: Request, **match: Any) -> Response:
-            # Faust hashes the key with the producer's metadata of the changelog topic,
-            # which it lacks until something was written there (TypeError, a 500).
-            await app.producer._ensure_producer().partitions_for(changelog)  # type: ignore[attr-defined]
+            await know_partitions(app, routed_table)
             return await routed(view, request, **match)
 
         return serve_routed
