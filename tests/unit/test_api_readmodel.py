@@ -14,6 +14,7 @@ from api import readmodel
 from api.auth import Denied, Granted, authorize, parse_tokens
 from api.openapi import ROUTES, body_validators, openapi_document
 from api.ranking import rank_placements
+from api.validation import ApiError, param_model, parse_body, parse_params
 from schemas import (
     Alert,
     AlertAction,
@@ -28,7 +29,7 @@ from schemas import (
 )
 
 T0 = 1_800_000_000_000
-PURE = ("readmodel", "ranking", "auth", "openapi", "resources")
+PURE = ("readmodel", "ranking", "auth", "openapi", "resources", "validation")
 FORBIDDEN = {"faust", "aiokafka", "mode", "prometheus_client", "click", "aiohttp"}
 
 
@@ -370,3 +371,52 @@ def test_body_schemas_refuse_what_pydantic_would_coerce() -> None:
     assert check.is_valid({**spec, "gpus": 2.0})
     assert not check.is_valid({**spec, "sla": {"min_availability": False}})
     assert not check.is_valid({**spec, "unknown": 1})
+
+
+SPEC = b'{"tenant_id": "t", "workload_type": "training", "gpus": 1, "vram_gb_per_gpu": 8}'
+
+
+def _route(name: str):  # type: ignore[no-untyped-def]
+    return next(r for r in ROUTES if r.name == name)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "invalid body: not JSON"),
+        (b"\xff\xfe", "invalid body: not JSON"),
+        (b"[]", 'invalid body: body: [] is not of type "object"'),
+        (b'{"tenant_id": "t"}', "invalid body: body:"),
+        (SPEC.replace(b'"training"', b'"x"'), "workload_type"),
+        (SPEC.replace(b'"gpus": 1', b'"gpus": 0'), "gpus"),
+        (SPEC[:-1] + b', "sla": {"min_availability": false}}', "sla.min_availability"),
+    ],
+)
+def test_bad_bodies_are_422_with_the_place_and_reason(raw: bytes, message: str) -> None:
+    route = _route("optimize_placement")
+    check = body_validators(openapi_document())[route.name]
+    with pytest.raises(ApiError) as caught:
+        parse_body(raw, route, check)
+    assert caught.value.status == 422
+    assert message in caught.value.error
+
+
+def test_integral_floats_are_integers_and_parameters_are_checked() -> None:
+    route = _route("optimize_placement")
+    check = body_validators(openapi_document())[route.name]
+    raw = SPEC.replace(b'"gpus": 1', b'"gpus": 2.0')[:-1] + b', "replicas": 1e30}'
+    spec = parse_body(raw, route, check)
+    assert isinstance(spec, WorkloadSpec) and (spec.gpus, spec.replicas) == (2, int(1e30))
+    model = param_model(_route("alerts"))
+    assert parse_params(model, {"limit": "7", "status": "firing"}, {}) == {
+        "limit": 7,
+        "status": "firing",
+    }
+    assert parse_params(model, {}, {}) == {"limit": 100, "status": None}
+    for query in ({"limit": "0"}, {"limit": "x"}, {"status": "burning"}):
+        with pytest.raises(ApiError) as caught:
+            parse_params(model, query, {})
+        assert caught.value.status == 422 and caught.value.error.startswith("invalid parameters: ")
+    keyed = param_model(_route("alert"))
+    with pytest.raises(ApiError, match="fingerprint"):
+        parse_params(keyed, {}, {"fingerprint": "NOT-HEX"})
