@@ -1,4 +1,4 @@
-"""The API's read model, ranking, auth and OpenAPI document (pure: no broker, no server)."""
+"""The API core: read model, ranking, validation, auth, OpenAPI (no broker, no server)."""
 
 from __future__ import annotations
 
