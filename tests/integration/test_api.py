@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Alert, Recommendation, alert_fingerprint, decode, encode
+from schemas import Alert, DeadLetter, Recommendation, alert_fingerprint, decode, encode
 from tests.integration.api_harness import (
     OPERATOR,
     READER,
@@ -206,3 +206,25 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     failures = result.stdout[result.stdout.find("FAILURES") :]
     assert result.returncode == 0, failures[:6000] + result.stderr[-2000:]
     assert "passed" in result.stdout
+
+
+def test_bad_records_are_dead_lettered_and_the_api_goes_on(running: RunningApi) -> None:
+    bad = [
+        ("perf.recommendations", "rec-bad", b"{not json"),
+        ("providers.catalog", "prov-bad", b'{"provider_id": "prov-bad", "gpu_count": -1}'),
+    ]
+    asyncio.run(produce(running.settings, bad))
+
+    def both(records: list[tuple[bytes | None, bytes]]) -> bool:
+        letters = [decode(DeadLetter, v) for _, v in records]
+        return {(d.value, d.error_type) for d in letters} >= {
+            (b"{not json", "json"),
+            (bad[1][2], "validation"),
+        }
+
+    records = asyncio.run(drain(running.settings, "perf.dlq", until=both))
+    assert both(records)
+    sources = {decode(DeadLetter, v).source_topic for _, v in records}
+    assert {running.settings.topic("perf.recommendations")} <= sources
+    status, body = running.call("GET", "/api/v1/providers")
+    assert status == 200 and "prov-bad" not in {p["provider_id"] for p in body["items"]}
