@@ -106,6 +106,9 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        # Faust's /table/ pages would serve every table, the API's read model included,
+        # to anyone: the HTTP API (with its tokens) is the way in.
+        web_tables_enabled=False,
         **faust_options,
     )
     app.settings = settings

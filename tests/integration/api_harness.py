@@ -47,7 +47,11 @@ class RunningApi:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw or b"null")
+            except ValueError:
+                return exc.code, raw.decode(errors="replace")  # aiohttp's own 404/405 text
 
     def wait_for(self, path: str, ready: Any, timeout_s: float = 90.0) -> Any:
         """Poll ``GET path`` until ``ready(body)`` holds; return that body."""

@@ -46,6 +46,8 @@ def test_reads_show_the_pipeline_and_need_a_token(running: RunningApi) -> None:
         "missing bearer token: send 'Authorization: Bearer <token>'",
     )
     assert running.call("GET", "/api/v1/providers", token="wrong")[0] == 401
+    # Faust's unauthenticated table pages are off: the API is the only way to the tables.
+    assert running.call("GET", "/table/provider_to_info/", token=None)[0] == 404
 
     providers = running.call("GET", "/api/v1/providers")[1]["items"]
     assert [p["provider_id"] for p in providers] == running.provider_ids
