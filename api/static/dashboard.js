@@ -147,6 +147,25 @@ function renderLeaderboard(items) {
   });
 }
 
+function clock(ms) {
+  return new Date(ms).toISOString().slice(11, 19);
+}
+
+function renderAnomalies(items) {
+  fillTable("anomalies", items, (tr, a) => {
+    const top = Object.entries(a.contributing_features).sort((x, y) => y[1] - x[1])[0];
+    cell(tr, clock(a.ts_ms)); cell(tr, `${a.entity_type}:${a.entity_id}`);
+    cell(tr, fmt(a.score, 3), "num"); cell(tr, top ? top[0] : a.detector);
+  });
+}
+
+function renderInsights(items) {
+  fillTable("insights", items, (tr, i) => {
+    cell(tr, clock(i.ts_ms)); cell(tr, `${i.entity_type}:${i.entity_id}`);
+    cell(tr, i.summary || i.kind); cell(tr, i.scope); cell(tr, fmt(i.confidence, 2), "num");
+  });
+}
+
 function renderSla(items) {
   fillTable("sla", items, (tr, s) => {
     cell(tr, s.workload_id); cell(tr, s.objective); cell(tr, fmt(s.compliance, 4), "num");
@@ -203,6 +222,8 @@ async function refresh() {
     board: api("/api/v1/leaderboards?limit=100"),
     providers: api("/api/v1/providers?limit=50"),
     sla: api("/api/v1/sla"),
+    anomalies: api("/api/v1/anomalies?limit=10"),
+    insights: api("/api/v1/insights?limit=10"),
     budgets: api("/api/v1/budgets"),
   };
   const results = {};
@@ -212,6 +233,8 @@ async function refresh() {
   renderAlerts(results.alerts.items);
   renderLeaderboard(results.board.items);
   renderSla(results.sla.items);
+  renderAnomalies(results.anomalies.items);
+  renderInsights(results.insights.items);
   renderBudgets(results.budgets.items);
   drawChart("chart-temp", results.providers.items, (pt) => pt.p95.gpu_temp_c ?? null);
   drawChart("chart-util", results.providers.items, (pt) => pt.mean.gpu_util_pct ?? null);
