@@ -4,8 +4,8 @@ One agent reads every topic the API shows and folds each record into the table o
 topic with the pure functions of :mod:`api.readmodel`, under the record's own Kafka key
 (so each table is co-partitioned with its source and ``app.table_route`` can find the
 worker that owns a key). Records that do not decode are dead-lettered; a bug on one
-record dead-letters that record and the agent goes on (faust#175). Table writes use
-Faust's changelog as is: the read model is rebuilt from the topics if ever lost, and
+record dead-letters that record and the agent goes on (faust#175). Table writes go
+through ``agents.outputs.persist_durably`` (acknowledged before the offset commit), and
 every ``apply_*`` is idempotent, so a replay after a crash changes nothing.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import StreamT, TableT, TopicT
 
-from agents.outputs import dead_letter, send_dead_letters
+from agents.outputs import dead_letter, persist_durably, send_dead_letters
 from api import readmodel
 from api.readmodel import TABLES
 from schemas import (
@@ -75,11 +75,10 @@ def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
     )
 
 
-def fold(model: ReadModel, topic: str, key: str, record: Record) -> None:
-    """Apply one record of ``topic`` to its table with the matching pure function."""
-    raw_key = key.encode()
-    table = model.table(SOURCES[topic][1])
-    current = table.get(raw_key)
+def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, Any] | None:
+    """The table and new value one record of ``topic`` makes (``None``: nothing changes)."""
+    name = SOURCES[topic][1]
+    current = model.get(name, key)
     new: Any
     if isinstance(record, ProviderInfo):
         new = readmodel.apply_provider_info(current, record)
@@ -95,15 +94,16 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> None:
         new = readmodel.apply_recommendation(current, record)
     elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
         # Acknowledgements live on their alert (same key: the fingerprint).
-        table = model.table("fingerprint_to_alert")
-        current = table.get(raw_key)
+        name = "fingerprint_to_alert"
+        current = model.get(name, key)
         new = readmodel.apply_acknowledgement(current, record)
     elif isinstance(record, AlertAction):
         new = readmodel.apply_silence(current, record)
     else:  # pragma: no cover - SOURCES lists every record type handled above
         raise TypeError(f"no read model for {type(record).__name__}")
-    if new is not None and new != current:
-        table[raw_key] = new
+    if new is None or new == current:
+        return None
+    return name, new
 
 
 def register_read_model_agent(
@@ -133,7 +133,15 @@ def register_read_model_agent(
             try:
                 record = decode(SOURCES[topic][0], msg.value or b"")
                 key = msg.key.decode() if isinstance(msg.key, bytes) else ""
-                fold(model, topic, key or _key_of(record), record)
+                key = key or _key_of(record)
+                change = fold(model, topic, key, record)
+                if change is not None:
+                    table, value = change
+                    # Durable before the offset commit, and without Faust's first-write
+                    # partition check, which fails while the consumer has no metadata of
+                    # a fresh changelog topic yet (PartitionsMismatch "0 partitions").
+                    raw_key: Any = key.encode()  # the tables' keys are bytes (see above)
+                    await persist_durably(model.table(table), [(raw_key, value, msg.partition)])
             except DecodeError as exc:
                 letter = dead_letter(msg, exc.reason, exc.error_type)
                 await send_dead_letters(dlq_topic, [letter], metrics, topic)

@@ -87,6 +87,10 @@ class Route:
     body: type[BaseModel] | None = None
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = field(default=(401, 403, 422, 503))
+    #: OpenAPI links from this route's answer to routes taking an id from it (so clients
+    #: and fuzzers such as schemathesis' stateful phase can follow them):
+    #: ``(target operation, path parameter, JSON pointer into the body)``.
+    links: tuple[tuple[str, str, str], ...] = ()
 
 
 def _status_param(values: list[str]) -> Param:
@@ -104,6 +108,7 @@ ROUTES: tuple[Route, ...] = (
         "Providers with their latest metrics",
         ItemList[ProviderView],
         params=(LIMIT,),
+        links=(("provider", "provider_id", "/items/0/provider_id"),),
     ),
     Route(
         "provider",
@@ -145,6 +150,7 @@ ROUTES: tuple[Route, ...] = (
         "Workloads with their latest lifecycle event",
         ItemList[WorkloadView],
         params=(LIMIT,),
+        links=(("workload", "workload_id", "/items/0/workload_id"),),
     ),
     Route(
         "workload",
@@ -182,6 +188,10 @@ ROUTES: tuple[Route, ...] = (
         "Alerts with their history, acknowledgement and silences; firing first",
         ItemList[AlertView],
         params=(LIMIT, _status_param(["firing", "resolved"])),
+        links=(
+            ("alert", "fingerprint", "/items/0/fingerprint"),
+            ("acknowledge", "fingerprint", "/items/0/fingerprint"),
+        ),
     ),
     Route(
         "alert",
@@ -236,6 +246,11 @@ ROUTES: tuple[Route, ...] = (
             _status_param(
                 ["proposed", "approved", "rejected", "expired", "superseded", "applied", "failed"]
             ),
+        ),
+        links=(
+            ("recommendation", "recommendation_id", "/items/0/recommendation_id"),
+            ("approve", "recommendation_id", "/items/0/recommendation_id"),
+            ("reject", "recommendation_id", "/items/0/recommendation_id"),
         ),
     ),
     Route(
@@ -339,6 +354,14 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.status): {"description": "OK", "content": _json_of(refs[route.response])}
     }
+    if route.links:
+        responses[str(route.status)]["links"] = {
+            f"{target}": {
+                "operationId": target,
+                "parameters": {param: f"$response.body#{pointer}"},
+            }
+            for target, param, pointer in route.links
+        }
     for code in route.errors:
         responses[str(code)] = {"description": _REASONS[code], "content": _json_of(refs[ErrorBody])}
     op: dict[str, Any] = {

@@ -53,7 +53,7 @@ class RunningApi:
             except ValueError:
                 return exc.code, raw.decode(errors="replace")  # aiohttp's own 404/405 text
 
-    def wait_for(self, path: str, ready: Any, timeout_s: float = 90.0) -> Any:
+    def wait_for(self, path: str, ready: Any, timeout_s: float = 180.0) -> Any:
         """Poll ``GET path`` until ``ready(body)`` holds; return that body."""
         deadline = time.monotonic() + timeout_s
         body: Any = None

@@ -14,6 +14,7 @@ from api import readmodel
 from api.auth import Denied, Granted, authorize, parse_tokens
 from api.openapi import ROUTES, body_validators, openapi_document
 from api.ranking import rank_placements
+from api.readmodel import TABLES
 from api.validation import ApiError, param_model, parse_body, parse_params
 from schemas import (
     Alert,
@@ -359,6 +360,15 @@ def test_openapi_document_covers_every_route_with_resolvable_refs() -> None:
         assert {p["name"] for p in op["parameters"] if p["in"] == "path"} == {
             part[1:-1] for part in route.path.split("/") if part.startswith("{")
         }
+    operations = {r.name: r for r in ROUTES}
+    linked = 0
+    for route in ROUTES:
+        links = doc["paths"][route.path][route.method]["responses"][str(route.status)]
+        for link in links.get("links", {}).values():
+            target = operations[link["operationId"]]
+            assert set(link["parameters"]) <= {p.name for p in target.params}
+            linked += 1
+    assert linked >= 7
     rendered = repr(doc)
     for name in [part.split("'")[0] for part in rendered.split("#/components/schemas/")[1:]]:
         assert name in schemas, name
@@ -420,3 +430,31 @@ def test_integral_floats_are_integers_and_parameters_are_checked() -> None:
     keyed = param_model(_route("alert"))
     with pytest.raises(ApiError, match="fingerprint"):
         parse_params(keyed, {}, {"fingerprint": "NOT-HEX"})
+
+
+def test_fold_routes_each_record_to_its_table_and_skips_no_ops() -> None:
+    from api.agent import ReadModel, fold
+
+    tables: dict[str, dict[bytes, object]] = {name: {} for _, name in TABLES.values()}
+    model = ReadModel(tables)  # type: ignore[arg-type]  # plain dicts hold what tables hold
+
+    def apply(topic: str, key: str, record: object) -> None:
+        change = fold(model, topic, key, record)  # type: ignore[arg-type]
+        if change is not None:
+            tables[change[0]][key.encode()] = change[1]
+
+    firing = alert("firing", T0)
+    ack = AlertAction(
+        action_id="a1", ts_ms=T0 + 1, kind="acknowledge", fingerprint=firing.fingerprint, actor="o"
+    )
+    assert fold(model, "perf.alert_actions", firing.fingerprint, ack) is None  # no alert yet
+    apply("perf.alerts", firing.fingerprint, firing)
+    apply("perf.alert_actions", firing.fingerprint, ack)
+    apply("providers.catalog", "p1", info("p1", "A100 80GB", 1.0))
+    assert fold(model, "providers.catalog", "p1", info("p1", "A100 80GB", 1.0)) is None
+    assert (
+        tables["fingerprint_to_alert"][firing.fingerprint.encode()]["acknowledgement"]["actor"]
+        == "o"
+    )
+    assert set(model.values("provider_to_info")) == {"p1"}
+    assert tables["silence_to_action"] == {}
