@@ -12,10 +12,12 @@ every ``apply_*`` is idempotent, so a replay after a crash changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 from faust.types import StreamT, TableT, TopicT
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters
@@ -43,27 +45,57 @@ log = logging.getLogger(__name__)
 SOURCES = TABLES
 
 
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (murmur2), as producers do.
+
+    >>> key_partition(b"prov-003", 4)
+    2
+    """
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 @dataclass
 class ReadModel:
-    """The API's tables, by name (``provider_to_info``, ``fingerprint_to_alert``, ...)."""
+    """The API's tables, by name (``provider_to_info``, ``fingerprint_to_alert``, ...).
+
+    ``owned`` gives the partitions this worker is assigned now (``None``: all). Reads skip
+    keys of other partitions: Faust's memory store keeps the keys a worker wrote after
+    their partition moved to another worker, and those copies go stale.
+    """
 
     tables: dict[str, TableT[Any, Any]]
+    partitions: int = 1
+    owned: Callable[[], set[int] | None] = lambda: None
 
     def table(self, name: str) -> TableT[Any, Any]:
         return self.tables[name]
 
     def values(self, name: str) -> dict[str, Any]:
-        """A snapshot of the local partitions of table ``name`` (key → value)."""
-        return {key.decode(): value for key, value in self.tables[name].items()}
+        """A snapshot of this worker's partitions of table ``name`` (key → value)."""
+        owned = self.owned()
+        return {
+            key.decode(): value
+            for key, value in self.tables[name].items()
+            if owned is None or key_partition(key, self.partitions) in owned
+        }
 
     def get(self, name: str, key: str) -> Any:
-        """The value of ``key`` in the local partitions of table ``name``, or ``None``."""
-        return self.tables[name].get(key.encode())
+        """The value of ``key`` if this worker owns its partition, else ``None``."""
+        raw = key.encode()
+        owned = self.owned()
+        if owned is not None and key_partition(raw, self.partitions) not in owned:
+            return None
+        return self.tables[name].get(raw)
 
 
 def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
     """Declare the read model's tables on ``app``."""
     names = {table for _, table in SOURCES.values()}
+    source = settings.topic("perf.metrics")  # every source is co-partitioned with it
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source}
+
     return ReadModel(
         {
             # Raw keys: Faust hashes a table key in its serialized form to find the worker
@@ -71,14 +103,18 @@ def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
             # than the source topic's key (b"p1") that decided the record's partition.
             name: app.Table(name, key_type=bytes, partitions=settings.partitions)
             for name in sorted(names)
-        }
+        },
+        partitions=settings.partitions,
+        owned=owned,
     )
 
 
 def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, Any] | None:
     """The table and new value one record of ``topic`` makes (``None``: nothing changes)."""
+    # The agent reads its own event's partition unfiltered (model.get filters by the
+    # assignment, which may lag behind the events of a partition just taken over).
     name = SOURCES[topic][1]
-    current = model.get(name, key)
+    current = model.table(name).get(key.encode())
     new: Any
     if isinstance(record, ProviderInfo):
         new = readmodel.apply_provider_info(current, record)
@@ -95,7 +131,7 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, A
     elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
         # Acknowledgements live on their alert (same key: the fingerprint).
         name = "fingerprint_to_alert"
-        current = model.get(name, key)
+        current = model.table(name).get(key.encode())
         new = readmodel.apply_acknowledgement(current, record)
     elif isinstance(record, AlertAction):
         new = readmodel.apply_silence(current, record)

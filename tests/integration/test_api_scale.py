@@ -31,8 +31,8 @@ def test_two_workers_answer_every_key_and_the_whole_list(
     first = start_worker(settings, tmp_path, "first")
     second = start_worker(settings, tmp_path, "second")
     try:
-        apis = [RunningApi(settings, w, []) for w in (first, second)]
         providers = 8
+        ids = [f"prov-{i:03d}" for i in range(providers)]
         subprocess.run(
             [
                 *(sys.executable, "-m", "streams", "simulate", "--backfill", "--duration-s", "30"),
@@ -42,7 +42,7 @@ def test_two_workers_answer_every_key_and_the_whole_list(
             check=True,
             timeout=120,
         )
-        ids = [f"prov-{i:03d}" for i in range(providers)]
+        apis = [RunningApi(settings, w, []) for w in (first, second)]
         # Each worker holds a share; each answers the whole list.
         for api in apis:
             api.wait_for(
