@@ -11,6 +11,7 @@ the request to the one that does. ``/`` and ``/static/`` serve the dashboard.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from api.handlers import ApiHandlers, Call, Handler, know_partitions
 from api.openapi import ROUTES, Route
 from api.resources import ErrorBody
 from api.validation import ApiError, param_model, parse_body, parse_params
+from schemas import AlertAction, Recommendation, Record
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 
@@ -89,11 +91,20 @@ def register_api(
     settings: Settings,
     model: ReadModel,
     metrics: PipelineMetrics,
-    recommendations_topic: TopicT,
-    alert_actions_topic: TopicT,
+    out_topic: Callable[[str, type[Record]], TopicT],
 ) -> ApiHandlers:
-    """Add every API route, ``/openapi.json`` and the dashboard (``/``, ``/static/``)."""
-    api = ApiHandlers(app, settings, model, metrics, recommendations_topic, alert_actions_topic)
+    """Add every API route, ``/openapi.json`` and the dashboard (``/``, ``/static/``).
+
+    ``out_topic(logical name, record type)`` declares an output topic as the app does.
+    """
+    api = ApiHandlers(
+        app,
+        settings,
+        model,
+        metrics,
+        recommendations_topic=out_topic("perf.recommendations", Recommendation),
+        alert_actions_topic=out_topic("perf.alert_actions", AlertAction),
+    )
     by_path: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         routed = ROUTED.get(route.name)

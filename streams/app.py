@@ -18,16 +18,7 @@ from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import ThresholdRule, load_rules
 from api.agent import create_read_model, register_read_model_agent
 from api.views import register_api
-from schemas import (
-    Alert,
-    AlertAction,
-    Anomaly,
-    DeadLetter,
-    EntityType,
-    MetricWindow,
-    ProviderSample,
-    Recommendation,
-)
+from schemas import Alert, Anomaly, DeadLetter, EntityType, MetricWindow, ProviderSample
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
@@ -181,14 +172,7 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         register_read_model_agent(
             app, settings=settings, model=read_model, metrics=metrics, dlq_topic=dlq_topic
         )
-        register_api(
-            app,
-            settings=settings,
-            model=read_model,
-            metrics=metrics,
-            recommendations_topic=out_topic("perf.recommendations", Recommendation),
-            alert_actions_topic=out_topic("perf.alert_actions", AlertAction),
-        )
+        register_api(app, settings=settings, model=read_model, metrics=metrics, out_topic=out_topic)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
