@@ -58,21 +58,22 @@ def key_partition(key: bytes, partitions: int) -> int:
 class ReadModel:
     """The API's tables, by name (``provider_to_info``, ``fingerprint_to_alert``, ...).
 
-    ``owned`` gives the partitions this worker is assigned now (``None``: all). Reads skip
+    ``owned(table)`` gives the partitions of the table's source topic this worker is
+    assigned now (``None``: all). Reads skip
     keys of other partitions: Faust's memory store keeps the keys a worker wrote after
     their partition moved to another worker, and those copies go stale.
     """
 
     tables: dict[str, TableT[Any, Any]]
     partitions: int = 1
-    owned: Callable[[], set[int] | None] = lambda: None
+    owned: Callable[[str], set[int] | None] = lambda name: None
 
     def table(self, name: str) -> TableT[Any, Any]:
         return self.tables[name]
 
     def values(self, name: str) -> dict[str, Any]:
         """A snapshot of this worker's partitions of table ``name`` (key → value)."""
-        owned = self.owned()
+        owned = self.owned(name)
         return {
             key.decode(): value
             for key, value in self.tables[name].items()
@@ -82,7 +83,7 @@ class ReadModel:
     def get(self, name: str, key: str) -> Any:
         """The value of ``key`` if this worker owns its partition, else ``None``."""
         raw = key.encode()
-        owned = self.owned()
+        owned = self.owned(name)
         if owned is not None and key_partition(raw, self.partitions) not in owned:
             return None
         return self.tables[name].get(raw)
@@ -91,9 +92,13 @@ class ReadModel:
 def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
     """Declare the read model's tables on ``app``."""
     names = {table for _, table in SOURCES.values()}
-    source = settings.topic("perf.metrics")  # every source is co-partitioned with it
+    # The topic whose records decide each table's partitions (acknowledgements on
+    # perf.alert_actions share the alerts' keys, hence their partitions).
+    source_of = {name: settings.topic(topic) for topic, (_, name) in SOURCES.items()}
+    source_of["fingerprint_to_alert"] = settings.topic("perf.alerts")
 
-    def owned() -> set[int]:
+    def owned(name: str) -> set[int]:
+        source = source_of[name]
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source}
 
     return ReadModel(

@@ -466,12 +466,12 @@ def test_reads_skip_keys_of_partitions_this_worker_no_longer_owns() -> None:
     keys = [f"prov-{i:03d}" for i in range(16)]
     table = {k.encode(): {"provider_id": k} for k in keys}
     owned: set[int] = {0, 1}
-    model = ReadModel({"provider_to_info": table}, partitions=4, owned=lambda: owned)  # type: ignore[dict-item]
+    model = ReadModel({"provider_to_info": table}, partitions=4, owned=lambda name: owned)  # type: ignore[dict-item]
     mine = {k for k in keys if key_partition(k.encode(), 4) in {0, 1}}
     assert 0 < len(mine) < len(keys)
     assert set(model.values("provider_to_info")) == mine
     for k in keys:
         assert (model.get("provider_to_info", k) is not None) == (k in mine)
     owned = {0, 1, 2, 3}  # after a rebalance that gives everything back
-    model.owned = lambda: owned
+    model.owned = lambda name: owned
     assert set(model.values("provider_to_info")) == set(keys)
