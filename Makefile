@@ -56,11 +56,12 @@ clean: kafka-down ## Remove the venv, caches, Kafka data and jars
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-system-packages: ## Debian packages the tests use: promtool (prometheus), prometheus-alertmanager
+system-packages: ## Debian packages the tests drive: prometheus (and promtool), alertmanager, chromium
 	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null \
+	  && command -v chromium >/dev/null \
 	  || $(APT_INSTALL) $(SYSTEM_PACKAGES) \
 	  || { apt-get update -q && $(APT_INSTALL) $(SYSTEM_PACKAGES); }
 

@@ -10,6 +10,7 @@ This package depends on pydantic and the standard library only, so the
 simulators, models and stream processors can all share it cheaply.
 """
 
+from schemas.alert_actions import AlertAction, AlertActionKind
 from schemas.alerts import Alert, AlertStatus, Severity, alert_fingerprint
 from schemas.base import Id, Record
 from schemas.catalog import ProviderInfo, ProviderStatus
@@ -32,6 +33,8 @@ __all__ = [
     "SLA",
     "TOPIC_RECORDS",
     "Alert",
+    "AlertAction",
+    "AlertActionKind",
     "AlertStatus",
     "Anomaly",
     "BottleneckKind",

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from schemas.alert_actions import AlertAction
 from schemas.alerts import Alert
 from schemas.base import Record
 from schemas.catalog import ProviderInfo
@@ -40,6 +41,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "scheduler.feedback": SchedulerFeedback,
     "perf.reports": Report,
     "perf.dlq": DeadLetter,
+    "perf.alert_actions": AlertAction,
 }
 
 

@@ -22,6 +22,8 @@ from agents.recommendations import register_recommendation_agents
 from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import Rule, ThresholdRule, load_rules
+from api.agent import create_read_model, register_read_model_agent
+from api.views import register_api
 from models.fleet import FleetView
 from schemas import Alert, Anomaly, DeadLetter, EntityType, Insight, MetricWindow, ProviderSample
 from schemas.recommendations import Recommendation
@@ -112,6 +114,9 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        # Faust's /table/ pages would serve every table, the API's read model included,
+        # to anyone: the HTTP API (with its tokens) is the way in.
+        web_tables_enabled=False,
         **faust_options,
     )
     app.settings = settings
@@ -217,6 +222,13 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             insights_topic=out_topic("perf.insights", Insight),
             dlq_topic=dlq_topic,
         )
+
+    if "api" in roles:
+        read_model = create_read_model(app, settings)
+        register_read_model_agent(
+            app, settings=settings, model=read_model, metrics=metrics, dlq_topic=dlq_topic
+        )
+        register_api(app, settings=settings, model=read_model, metrics=metrics, out_topic=out_topic)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:

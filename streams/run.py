@@ -19,6 +19,24 @@ from streams.settings import Settings
 from streams.workers import WorkerProcess, settings_env, spawn
 
 
+def api_lines(settings: Settings, url: str) -> list[str]:
+    """Where the dashboard and API are; the tokens only when they are the dev defaults.
+
+    >>> api_lines(Settings(), "http://127.0.0.1:6066")[0]
+    'dashboard: http://127.0.0.1:6066/#token=dev-operator'
+    """
+    if "api" not in settings.agent_set:
+        return []
+    default = Settings.model_fields["api_tokens"].default
+    if settings.api_tokens != default:
+        return [f"dashboard: {url}/", f"API: {url}/api/v1/ (OpenAPI: {url}/openapi.json)"]
+    return [
+        f"dashboard: {url}/#token=dev-operator",
+        f"API: {url}/api/v1/ (OpenAPI: {url}/openapi.json); dev tokens: "
+        "dev-operator (operator), dev-reader (reader); set COMPUTEPERF_API_TOKENS for real ones",
+    ]
+
+
 @click.command("run")
 @click.option("--providers", default=12, show_default=True, help="Simulated providers.")
 @click.option("--workloads", default=24, show_default=True, help="Simulated workloads.")
@@ -65,6 +83,8 @@ def run_command(
         simulator = spawn(simulate, settings_env(settings), logs / "simulator.log")
         click.echo(f"[run] worker metrics: {worker.url}/metrics   logs: {logs}/")
         click.echo(f"[run] kafka: {bootstrap}; outputs on perf.metrics, perf.alerts, perf.dlq")
+        for line in api_lines(settings, worker.url):
+            click.echo(f"[run] {line}")
         click.echo("[run] Ctrl-C stops everything")
         while not stopping:
             for name, child in (("worker", worker.process), ("simulator", simulator)):

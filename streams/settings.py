@@ -18,7 +18,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports")
+from api.auth import parse_tokens
+
+ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports", "api")
 # Roles a worker runs only when named in ``agents`` (not part of the default set).
 OPTIONAL_AGENTS = ("analysis", "recommendations")
 
@@ -94,6 +96,10 @@ class Settings(BaseSettings):
     leaderboard_horizon_windows: int = Field(default=60, ge=1)
     leaderboard_min_windows: int = Field(default=10, ge=1)
 
+    # HTTP API bearer tokens, "token:role" pairs (roles reader, operator). The defaults
+    # are for a developer's machine (`make run` prints them); set real ones elsewhere.
+    api_tokens: str = "dev-operator:operator,dev-reader:reader"
+
     @field_validator("agents")
     @classmethod
     def _known_agents(cls, value: str) -> str:
@@ -103,6 +109,12 @@ class Settings(BaseSettings):
         if unknown or not names:
             raise ValueError(f"agents must be a comma list of {known}, got {value!r}")
         return ",".join(n for n in known if n in names)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _valid_tokens(cls, value: str) -> str:
+        parse_tokens(value)
+        return value
 
     @property
     def agent_set(self) -> frozenset[str]:

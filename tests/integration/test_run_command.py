@@ -77,6 +77,7 @@ def test_run_brings_up_worker_and_simulator_and_ctrl_c_stops_all(
         out, _ = run.communicate(timeout=60)
     assert run.returncode == 0, out.decode()
     assert b"[run] stopped" in out
+    assert f"[run] dashboard: http://127.0.0.1:{settings.web_port}/".encode() in out
     time.sleep(1)
     alive = [pid for pid in family if Path(f"/proc/{pid}").exists()]
     assert alive == [], f"left behind: {alive}"

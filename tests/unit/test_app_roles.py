@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from streams.app import create_app
-from streams.settings import Settings
+from streams.settings import ALL_AGENTS, Settings
 
 
 @pytest.mark.parametrize(
@@ -16,6 +16,7 @@ from streams.settings import Settings
             "windows,alerts,anomalies",
             {"aggregate_provider_windows", "evaluate_threshold_rules", "score_entity_windows"},
         ),
+        ("api", {"maintain_read_model"}),
         ("windows,alerts", {"aggregate_provider_windows", "evaluate_threshold_rules"}),
         ("anomalies", {"score_entity_windows"}),
         (
@@ -38,9 +39,9 @@ def test_worker_runs_only_its_agents(agents: str, expected: set[str]) -> None:
 
 
 def test_all_agents_keep_the_plain_app_id_and_unknown_roles_are_refused() -> None:
-    assert Settings(agents="anomalies,windows,alerts,fleet,reports").group_id == "computeperf"
     assert Settings(agents="anomalies,windows,alerts").group_id == (
         "computeperf-windows.alerts.anomalies"
     )
+    assert Settings(agents=",".join(reversed(ALL_AGENTS))).group_id == "computeperf"
     with pytest.raises(ValidationError, match="agents must be"):
         Settings(agents="windows,bogus")

@@ -20,6 +20,7 @@ from schemas import (
     SLA,
     TOPIC_RECORDS,
     Alert,
+    AlertAction,
     AlertStatus,
     Anomaly,
     DeadLetter,
@@ -303,6 +304,30 @@ dead_letters = st.builds(
     error_type=st.sampled_from(["json", "validation", "late", "future", "duplicate"]),
 )
 
+
+@st.composite
+def alert_actions(draw: st.DrawFn) -> AlertAction:
+    ts_ms = draw(st.integers(TS_MIN_MS, TS_MAX_MS - 1))
+    if draw(st.booleans()):
+        return AlertAction(
+            action_id=draw(ids),
+            ts_ms=ts_ms,
+            kind="acknowledge",
+            fingerprint=draw(ids),
+            actor=draw(names),
+            comment=draw(words),
+        )
+    return AlertAction(
+        action_id=draw(ids),
+        ts_ms=ts_ms,
+        kind="silence",
+        matchers=draw(st.dictionaries(label_names, words, min_size=1, max_size=3)),
+        ends_at_ms=draw(st.integers(ts_ms + 1, TS_MAX_MS)),
+        actor=draw(names),
+        comment=draw(words),
+    )
+
+
 STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     ProviderSample: provider_samples(),
     WorkloadSample: workload_samples,
@@ -319,6 +344,7 @@ STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     SchedulerFeedback: scheduler_feedbacks,
     Report: reports(),
     DeadLetter: dead_letters,
+    AlertAction: alert_actions(),
 }
 
 # ---------------------------------------------------------------------------
@@ -380,6 +406,7 @@ def test_topic_records_match_contract() -> None:
         "scheduler.feedback": SchedulerFeedback,
         "perf.reports": Report,
         "perf.dlq": DeadLetter,
+        "perf.alert_actions": AlertAction,
     }
     assert expected == TOPIC_RECORDS
 

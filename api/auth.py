@@ -1,0 +1,72 @@
+"""Bearer tokens with roles: ``reader`` may read, ``operator`` may also change things.
+
+Tokens come from settings as ``token:role`` pairs (``COMPUTEPERF_API_TOKENS``).
+
+>>> tokens = parse_tokens("tok1:operator, tok2:reader")
+>>> authorize("Bearer tok2", tokens, "reader")
+Granted(role='reader')
+>>> authorize("Bearer tok2", tokens, "operator")
+Denied(status=403, error="role 'reader' may not do this: needs 'operator'")
+>>> authorize(None, tokens, "reader").status
+401
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["reader", "operator"]
+ROLES: tuple[Role, ...] = ("reader", "operator")  # each role can do what those before it can
+
+
+@dataclass(frozen=True)
+class Granted:
+    """The request may go on, with this role."""
+
+    role: Role
+
+
+@dataclass(frozen=True)
+class Denied:
+    """The request is refused: 401 (no or unknown token) or 403 (role too low)."""
+
+    status: int
+    error: str
+
+
+def parse_tokens(spec: str) -> dict[str, Role]:
+    """``"tok1:operator,tok2:reader"`` → ``{"tok1": "operator", "tok2": "reader"}``.
+
+    Raises ``ValueError`` naming the bad entry (unknown role, empty token).
+    """
+    tokens: dict[str, Role] = {}
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        token, _, role = entry.rpartition(":")
+        if not token or role not in ROLES:
+            raise ValueError(f"api token entry {entry!r} must be TOKEN:ROLE with ROLE in {ROLES}")
+        tokens[token] = role
+    return tokens
+
+
+def authorize(header: str | None, tokens: dict[str, Role], needed: Role) -> Granted | Denied:
+    """Check an ``Authorization`` header against ``tokens`` for the ``needed`` role."""
+    scheme, _, presented = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return Denied(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+    role = None
+    for token, token_role in tokens.items():
+        # Constant-time comparison: the token is a secret.
+        if hmac.compare_digest(token.encode(), presented.strip().encode()):
+            role = token_role
+    if role is None:
+        return Denied(401, "unknown bearer token")
+    if ROLES.index(role) < ROLES.index(needed):
+        return Denied(403, f"role {role!r} may not do this: needs {needed!r}")
+    return Granted(role)
+
+
+__all__ = ["ROLES", "Denied", "Granted", "Role", "authorize", "parse_tokens"]

@@ -1,0 +1,133 @@
+"""The HTTP API and the dashboard as Faust web views (thin: authorise, validate, call, answer).
+
+Every route of :data:`api.openapi.ROUTES` becomes a view method that checks the bearer
+token's role (``api.auth``), validates parameters and body (``api.validation``: 422 with a
+clear message), runs its handler (``api.handlers``) and answers JSON. Nothing a client
+sends reaches a 500. Routes for one key (``/providers/{id}``, ``/alerts/{fingerprint}``,
+...) are wrapped in ``app.table_route``, so a worker that does not own the key forwards
+the request to the one that does. ``/`` and ``/static/`` serve the dashboard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import TopicT
+from faust.web import Request, Response, View
+from pydantic import BaseModel
+
+from api.agent import ReadModel
+from api.auth import Denied, authorize
+from api.handlers import ApiHandlers, Call, Handler, know_partitions
+from api.openapi import ROUTES, Route
+from api.resources import ErrorBody
+from api.validation import ApiError, param_model, parse_body, parse_params
+from schemas import AlertAction, Recommendation, Record
+from streams.metrics import PipelineMetrics
+from streams.settings import Settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Keyed routes → (table that owns the key, path parameter holding it).
+ROUTED: dict[str, tuple[str, str]] = {
+    "provider": ("provider_to_info", "provider_id"),
+    "entity_metrics": ("entity_to_metrics", "entity_key"),
+    "workload": ("workload_to_view", "workload_id"),
+    "alert": ("fingerprint_to_alert", "fingerprint"),
+    "recommendation": ("recommendation_to_view", "recommendation_id"),
+}
+
+
+def _json(view: View, body: BaseModel | dict[str, Any], status: int) -> Response:
+    data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return view.json(data, status=status)
+
+
+def _error(view: View, exc: ApiError) -> Response:
+    body = ErrorBody(error=exc.error, detail=exc.detail)
+    return _json(view, body, exc.status)
+
+
+def make_method(app: faust.App, api: ApiHandlers, route: Route, routed_table: Any = None) -> Any:
+    """The view method of one route: auth, validation, handler, JSON, errors as 4xx."""
+    handler: Handler = getattr(api, route.name)
+    params_model = param_model(route)
+    validator = api.body_validators.get(route.name)
+
+    async def serve(view: View, request: Request, **match: Any) -> Response:
+        grant = authorize(request.headers.get("Authorization"), api.tokens, route.role)
+        if isinstance(grant, Denied):
+            return _error(view, ApiError(grant.status, grant.error))
+        try:
+            params = parse_params(params_model, request.query, match)
+            body = None
+            if route.body is not None and validator is not None:
+                body = parse_body(await request.read(), route, validator)
+            call = Call(params, body, grant.role, request, int(time.time() * 1000))
+            return _json(view, await handler(call), route.status)
+        except ApiError as exc:
+            return _error(view, exc)
+
+    if routed_table is not None:
+        _, param = ROUTED[route.name]
+        routed = app.table_route(routed_table, match_info=param)(serve)
+
+        async def serve_routed(view: View, request: Request, **match: Any) -> Response:
+            await know_partitions(app, routed_table)
+            return await routed(view, request, **match)
+
+        return serve_routed
+
+    return serve
+
+
+def register_api(
+    app: faust.App,
+    *,
+    settings: Settings,
+    model: ReadModel,
+    metrics: PipelineMetrics,
+    out_topic: Callable[[str, type[Record]], TopicT],
+) -> ApiHandlers:
+    """Add every API route, ``/openapi.json`` and the dashboard (``/``, ``/static/``).
+
+    ``out_topic(logical name, record type)`` declares an output topic as the app does.
+    """
+    api = ApiHandlers(
+        app,
+        settings,
+        model,
+        metrics,
+        recommendations_topic=out_topic("perf.recommendations", Recommendation),
+        alert_actions_topic=out_topic("perf.alert_actions", AlertAction),
+    )
+    by_path: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        routed = ROUTED.get(route.name)
+        table = model.table(routed[0]) if routed else None
+        by_path.setdefault(route.path, {})[route.method] = make_method(app, api, route, table)
+    for path, methods in by_path.items():
+        name = "api" + path.replace("/", "_").replace("{", "").replace("}", "")
+        app.page(path, name=name)(type(name, (View,), methods))
+
+    document = api.document
+
+    @app.page("/openapi.json", name="openapi")
+    async def openapi(web: View, request: Request) -> Response:
+        return web.json(document)
+
+    index = (STATIC_DIR / "index.html").read_text()
+
+    @app.page("/", name="dashboard")
+    async def dashboard(web: View, request: Request) -> Response:
+        return web.html(index)
+
+    app.web.add_static("/static/", STATIC_DIR)
+    return api
+
+
+__all__ = ["ROUTED", "STATIC_DIR", "make_method", "register_api"]
