@@ -33,6 +33,7 @@ def main() -> None:
     """Entry point of the ``computeperf`` console script."""
     from bench.pipeline import bench_group
     from sim.cli import simulate
+    from streams.closed_loop_cli import closed_loop_command
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
@@ -42,6 +43,7 @@ def main() -> None:
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
+    evaluate_group.add_command(closed_loop_command)  # computeperf evaluate closed-loop
 
     for command in (
         simulate,
