@@ -18,6 +18,7 @@ from schemas.dlq import DeadLetter
 from schemas.insights import Anomaly, Insight, RootCauseScope
 from schemas.lifecycle import SLA, WorkloadEvent, WorkloadEventKind, WorkloadSpec
 from schemas.metrics import EntityType, MetricStats, MetricWindow
+from schemas.outcomes import RecommendationOutcome
 from schemas.recommendations import (
     FeedbackOutcome,
     Recommendation,
@@ -47,6 +48,7 @@ __all__ = [
     "ProviderStatus",
     "Recommendation",
     "RecommendationKind",
+    "RecommendationOutcome",
     "RecommendationStatus",
     "Record",
     "Report",

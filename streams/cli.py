@@ -40,6 +40,7 @@ def main() -> None:
     from streams.replay import replay_command
     from streams.report_cli import report_command
     from streams.run import run_command
+    from streams.scheduler_cli import scheduler_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
@@ -54,6 +55,7 @@ def main() -> None:
         replay_command,
         report_command,
         topics_command,
+        scheduler_command,  # computeperf scheduler (the reference scheduler)
     ):
         cli.add_command(command)
     create_app(Settings()).main()

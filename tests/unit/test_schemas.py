@@ -34,6 +34,7 @@ from schemas import (
     ProviderStatus,
     Recommendation,
     RecommendationKind,
+    RecommendationOutcome,
     RecommendationStatus,
     Record,
     Report,
@@ -276,6 +277,22 @@ scheduler_feedbacks = st.builds(
     detail=words,
 )
 
+recommendation_outcomes = st.builds(
+    RecommendationOutcome,
+    recommendation_id=ids,
+    ts_ms=ts,
+    workload_id=ids,
+    provider_id=ids,
+    applied_at_ms=ts,
+    predicted_throughput=nonneg,
+    realised_throughput=nonneg,
+    predicted_cost_usd_per_hour=nonneg,
+    realised_cost_usd_per_hour=nonneg,
+    sla_violation_fraction=unit,
+    samples=counts,
+    throughput_error=floats(),
+)
+
 
 @st.composite
 def reports(draw: st.DrawFn) -> Report:
@@ -317,6 +334,7 @@ STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     Alert: alerts(),
     Recommendation: recommendations(),
     SchedulerFeedback: scheduler_feedbacks,
+    RecommendationOutcome: recommendation_outcomes,
     Report: reports(),
     DeadLetter: dead_letters,
 }
@@ -378,6 +396,7 @@ def test_topic_records_match_contract() -> None:
         "perf.alerts": Alert,
         "perf.recommendations": Recommendation,
         "scheduler.feedback": SchedulerFeedback,
+        "perf.outcomes": RecommendationOutcome,
         "perf.reports": Report,
         "perf.dlq": DeadLetter,
     }
