@@ -19,7 +19,7 @@ validated (:mod:`workflow.validation`) and a policy whose actions under-deliver 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -149,6 +149,7 @@ class EngineConfig:
         default_factory=lambda: ObjectiveWeights(perf=1.0, cost=0.0, place=2.0)
     )
     time_limit_s: float = 2.0
+    max_batch: int = 20
 
 
 class EngineScheduler:
@@ -272,6 +273,10 @@ class EngineScheduler:
     def _placements(self, view: MarketView) -> list[Action]:
         if not view.pending:
             return []
+        # Oldest first, a bounded batch per tick: small models solve to optimality well
+        # inside the time limit, so the same seed gives the same day on a loaded machine.
+        batch = tuple(sorted(view.pending, key=lambda w: (w.arrival_ms, w.index)))
+        view = replace(view, pending=batch[: self.config.max_batch])
         problem = build_problem(view, view.pending, weights=self.config.weights)
         predicted = np.array(
             [
@@ -337,6 +342,10 @@ class EngineScheduler:
             and view.now_ms - self._moved_ms.get(w.workload_id, -(10**15)) >= cfg.cooldown_ms
             and w.end_ms - view.now_ms > 3 * cfg.migration_downtime_ms
         )
+        # Workloads on degraded providers first; a bounded batch, as for placements.
+        movers = tuple(
+            sorted(movers, key=lambda w: view.running[w.workload_id][1].provider_id not in degraded)
+        )[: cfg.max_batch]
         if not movers:
             return []
         problem = build_problem(view, movers, exclude=degraded, weights=cfg.weights)
@@ -356,9 +365,9 @@ class EngineScheduler:
         actions = []
         for i, w in enumerate(movers):
             target = result.assignments.get(w.workload_id)
-            if target is None:
-                continue
             source = view.running[w.workload_id][1].provider_id
+            if target is None or target == source:
+                continue  # staying put is no recommendation
             t_new = float(predicted[i, col[target]])
             c_new = view.price_usd_per_gpu_hour[target] * w.gpus
             t_cur = self._own.get(w.workload_id, 0.0)

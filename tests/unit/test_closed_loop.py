@@ -124,6 +124,7 @@ def test_engine_acts_only_on_approved_recommendations_within_rate_limits(day: Ma
         if r.kind.value != "place":
             policy = book.policy_for("any", r.kind.value)
             assert r.from_provider_id is not None
+            assert r.provider_id != r.from_provider_id
             for p in (r.provider_id, r.from_provider_id):
                 moves[f"{r.kind.value}:{p}"].append(r.ts_ms)
             assert policy.max_actions_per_provider == 2
