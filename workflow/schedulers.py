@@ -342,10 +342,15 @@ class EngineScheduler:
             and view.now_ms - self._moved_ms.get(w.workload_id, -(10**15)) >= cfg.cooldown_ms
             and w.end_ms - view.now_ms > 3 * cfg.migration_downtime_ms
         )
-        # Workloads on degraded providers first; a bounded batch, as for placements.
-        movers = tuple(
-            sorted(movers, key=lambda w: view.running[w.workload_id][1].provider_id not in degraded)
-        )[: cfg.max_batch]
+
+        # Workloads on degraded providers first, then those below their SLA; a bounded
+        # batch, as for placements.
+        def urgency(w: DayWorkload) -> tuple[bool, bool]:
+            on_degraded = view.running[w.workload_id][1].provider_id in degraded
+            below_sla = self._own.get(w.workload_id, 0.0) < w.sla_min_throughput
+            return (not on_degraded, not below_sla)
+
+        movers = tuple(sorted(movers, key=urgency))[: cfg.max_batch]
         if not movers:
             return []
         problem = build_problem(view, movers, exclude=degraded, weights=cfg.weights)
