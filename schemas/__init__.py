@@ -19,6 +19,7 @@ from schemas.dlq import DeadLetter
 from schemas.insights import Anomaly, BottleneckKind, Insight, RootCauseScope
 from schemas.lifecycle import SLA, WorkloadEvent, WorkloadEventKind, WorkloadSpec
 from schemas.metrics import EntityType, MetricStats, MetricWindow
+from schemas.outcomes import RecommendationOutcome
 from schemas.recommendations import (
     FeedbackOutcome,
     Recommendation,
@@ -51,6 +52,7 @@ __all__ = [
     "ProviderStatus",
     "Recommendation",
     "RecommendationKind",
+    "RecommendationOutcome",
     "RecommendationStatus",
     "Record",
     "Report",

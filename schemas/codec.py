@@ -17,6 +17,7 @@ from schemas.dlq import DeadLetter
 from schemas.insights import Anomaly, Insight
 from schemas.lifecycle import WorkloadEvent
 from schemas.metrics import MetricWindow
+from schemas.outcomes import RecommendationOutcome
 from schemas.recommendations import Recommendation, SchedulerFeedback
 from schemas.reports import Report
 from schemas.telemetry import ProviderSample, WorkloadSample
@@ -39,6 +40,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "perf.alerts": Alert,
     "perf.recommendations": Recommendation,
     "scheduler.feedback": SchedulerFeedback,
+    "perf.outcomes": RecommendationOutcome,
     "perf.reports": Report,
     "perf.dlq": DeadLetter,
     "perf.alert_actions": AlertAction,

@@ -35,6 +35,7 @@ def main() -> None:
     from bench.pipeline import bench_group
     from sim.cli import simulate
     from streams.alerts_cli import alerts_command, alerts_group
+    from streams.closed_loop_cli import closed_loop_command
     from streams.detect_cli import detect
     from streams.detection_cli import detection_bench_command, detection_command
     from streams.evaluate_cli import evaluate_group
@@ -44,6 +45,7 @@ def main() -> None:
     from streams.report_cli import report_command
     from streams.rules_cli import rules_group
     from streams.run import run_command
+    from streams.scheduler_cli import scheduler_command
 
     evaluate_group.add_command(detection_command)  # computeperf evaluate detection
     bench_group.add_command(detection_bench_command)  # computeperf bench detection
@@ -53,6 +55,7 @@ def main() -> None:
     evaluate_group.add_command(insights_command)  # computeperf evaluate insights
     bench_group.add_command(analysis_bench_command)  # computeperf bench analysis
     evaluate_group.add_command(forecast_command)  # computeperf evaluate forecast
+    evaluate_group.add_command(closed_loop_command)  # computeperf evaluate closed-loop
 
     for command in (
         simulate,
@@ -63,6 +66,7 @@ def main() -> None:
         replay_command,
         report_command,
         topics_command,
+        scheduler_command,  # computeperf scheduler (the reference scheduler)
     ):
         cli.add_command(command)
     create_app(Settings()).main()

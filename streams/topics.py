@@ -53,6 +53,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("perf.alerts", "fingerprint", retention_ms=90 * DAY_MS),
     TopicSpec("perf.recommendations", "recommendation_id", compacted=True),
     TopicSpec("scheduler.feedback", "recommendation_id", retention_ms=90 * DAY_MS),
+    TopicSpec("perf.outcomes", "recommendation_id", retention_ms=90 * DAY_MS),
     TopicSpec("perf.reports", "report_id", retention_ms=365 * DAY_MS),
     TopicSpec("perf.dlq", "source topic", retention_ms=30 * DAY_MS),
     TopicSpec("perf.alert_actions", "fingerprint or silence id", retention_ms=90 * DAY_MS),

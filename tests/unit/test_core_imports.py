@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-PURE_PACKAGES = ("schemas", "models", "optimizers", "alerts", "reports")
+PURE_PACKAGES = ("schemas", "models", "optimizers", "alerts", "reports", "workflow")
 FORBIDDEN = ("faust", "aiokafka", "prometheus_client", "mode")
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -35,6 +35,7 @@ from schemas import (
     ProviderStatus,
     Recommendation,
     RecommendationKind,
+    RecommendationOutcome,
     RecommendationStatus,
     Record,
     Report,
@@ -277,6 +278,22 @@ scheduler_feedbacks = st.builds(
     detail=words,
 )
 
+recommendation_outcomes = st.builds(
+    RecommendationOutcome,
+    recommendation_id=ids,
+    ts_ms=ts,
+    workload_id=ids,
+    provider_id=ids,
+    applied_at_ms=ts,
+    predicted_throughput=nonneg,
+    realised_throughput=nonneg,
+    predicted_cost_usd_per_hour=nonneg,
+    realised_cost_usd_per_hour=nonneg,
+    sla_violation_fraction=unit,
+    samples=counts,
+    throughput_error=floats(),
+)
+
 
 @st.composite
 def reports(draw: st.DrawFn) -> Report:
@@ -342,6 +359,7 @@ STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     Alert: alerts(),
     Recommendation: recommendations(),
     SchedulerFeedback: scheduler_feedbacks,
+    RecommendationOutcome: recommendation_outcomes,
     Report: reports(),
     DeadLetter: dead_letters,
     AlertAction: alert_actions(),
@@ -404,6 +422,7 @@ def test_topic_records_match_contract() -> None:
         "perf.alerts": Alert,
         "perf.recommendations": Recommendation,
         "scheduler.feedback": SchedulerFeedback,
+        "perf.outcomes": RecommendationOutcome,
         "perf.reports": Report,
         "perf.dlq": DeadLetter,
         "perf.alert_actions": AlertAction,
