@@ -1,8 +1,11 @@
 """``computeperf run``: the whole system on this machine, and nothing left behind on Ctrl-C.
 
-Starts (or reuses) the Kafka broker, one worker and the simulator in real-time mode, as
-child processes that die with this one (``PR_SET_PDEATHSIG``), prints where to look, and on
-Ctrl-C or SIGTERM stops the simulator, the worker and the broker, in that order.
+Starts (or reuses) the Kafka broker, a worker with the default roles (windows, alerts,
+anomalies, fleet, reports, api: the dashboard), a "planner" worker with the single-instance
+roles (analysis, recommendations), the reference scheduler and the simulator in real-time
+mode, as child processes that die with this one (``PR_SET_PDEATHSIG``); prints where to
+look, and on Ctrl-C or SIGTERM stops the simulator and scheduler, the workers and the
+broker, in that order.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ def api_lines(settings: Settings, url: str) -> list[str]:
     ]
 
 
+PLANNER_ROLES = ("analysis", "recommendations")
+
+
 @click.command("run")
 @click.option("--providers", default=12, show_default=True, help="Simulated providers.")
 @click.option("--workloads", default=24, show_default=True, help="Simulated workloads.")
@@ -52,7 +58,7 @@ def api_lines(settings: Settings, url: str) -> list[str]:
 def run_command(
     providers: int, workloads: int, random_incidents: int, seed: int, logs: Path
 ) -> None:
-    """Run broker, worker and simulator until Ctrl-C."""
+    """Run broker, workers, simulator and reference scheduler until Ctrl-C."""
     settings = Settings()
     broker = None
     bootstrap = settings.kafka_bootstrap_servers
@@ -66,7 +72,15 @@ def run_command(
             controller_port=kafka.DEFAULT_CONTROLLER_PORT,
         )
     worker = WorkerProcess(settings, logs / "worker.log")
-    simulator = None
+    # The single-instance roles (fleet-wide analysis, placement) in a worker of their own,
+    # as in production; and the reference scheduler applying approved recommendations.
+    planner = WorkerProcess(
+        settings.model_copy(
+            update={"agents": ",".join(PLANNER_ROLES), "web_port": settings.web_port + 1}
+        ),
+        logs / "planner.log",
+    )
+    simulator = scheduler = None
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -76,26 +90,44 @@ def run_command(
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        click.echo("[run] starting the worker ...")
+        click.echo("[run] starting the workers ...")
         worker.start()
+        planner.start()
+        scheduler = spawn(
+            ["scheduler", "--seed", str(seed), "--providers", str(providers)],
+            settings_env(settings),
+            logs / "scheduler.log",
+        )
         simulate = ["simulate", "--seed", str(seed), "--providers", str(providers)]
         simulate += ["--workloads", str(workloads), "--random-incidents", str(random_incidents)]
         simulator = spawn(simulate, settings_env(settings), logs / "simulator.log")
         click.echo(f"[run] worker metrics: {worker.url}/metrics   logs: {logs}/")
-        click.echo(f"[run] kafka: {bootstrap}; outputs on perf.metrics, perf.alerts, perf.dlq")
+        click.echo(f"[run] planner ({planner.settings.agents}) metrics: {planner.url}/metrics")
+        click.echo(
+            f"[run] kafka: {bootstrap}; outputs on perf.metrics, perf.alerts, perf.anomalies, "
+            "perf.insights, perf.recommendations, scheduler.feedback, perf.dlq"
+        )
         for line in api_lines(settings, worker.url):
             click.echo(f"[run] {line}")
         click.echo("[run] Ctrl-C stops everything")
         while not stopping:
-            for name, child in (("worker", worker.process), ("simulator", simulator)):
+            children = (
+                ("worker", worker.process),
+                ("planner", planner.process),
+                ("simulator", simulator),
+                ("scheduler", scheduler),
+            )
+            for name, child in children:
                 if child is not None and child.poll() is not None:
                     click.echo(f"[run] {name} exited with {child.returncode}", err=True)
                     stopping = True
             time.sleep(0.5)
     finally:
         click.echo("[run] stopping ...")
-        if simulator is not None:
-            kafka.terminate(simulator.pid, timeout_s=20)
+        for child in (simulator, scheduler):
+            if child is not None:
+                kafka.terminate(child.pid, timeout_s=20)
+        planner.stop()
         worker.stop()
         if broker is not None:
             broker.stop()
