@@ -33,9 +33,10 @@ from typing import Any
 import click
 
 from models.analysis import AnalysisEngine, WorkloadMeta
+from models.insights_eval import route_record
 from models.rollups import pack_state
 from models.windows import SeriesWindows, TumblingWindows, Watermark, WindowAccumulator
-from schemas import ProviderInfo, ProviderSample, WorkloadSample
+from schemas import ProviderSample, WorkloadSample
 from sim.marketplace import MarketplaceSim
 
 __all__ = ["analysis_bench_command", "bench_analysis"]
@@ -94,20 +95,13 @@ def bench_analysis(*, seed: int = 1, minutes: int = 20, series: int = 100_000) -
     _say(f"timing windows + analysis over {samples:,} samples ...")
     t0, c0 = time.perf_counter(), time.process_time()
     for r in records:
-        if isinstance(r, ProviderInfo):
-            engine.set_provider(r.provider_id, region=r.region, gpu_model=r.gpu_model)
+        routed = route_record(r, engine, meta)
+        if routed is None:
             continue
-        if isinstance(r, ProviderSample):
-            key, fields = f"p:{r.provider_id}", ProviderSample.NUMERIC_FIELDS
-        elif isinstance(r, WorkloadSample):
-            key, fields = f"w:{r.workload_id}", WorkloadSample.NUMERIC_FIELDS
-            meta[r.workload_id] = WorkloadMeta(r.provider_id, r.tenant_id, r.workload_type.value)
-        else:
-            continue
-        wm = watermark.advance(r.ts_ms, tumbling.grace_ms)
+        key, values, sample = routed
+        wm = watermark.advance(sample.ts_ms, tumbling.grace_ms)
         sw = open_series.setdefault(key, SeriesWindows(partition=0))
-        values = {name: getattr(r, name) for name in fields}
-        tumbling.add(sw, ts_ms=r.ts_ms, seq=r.seq, values=values, watermark_ms=wm)
+        tumbling.add(sw, ts_ms=sample.ts_ms, seq=sample.seq, values=values, watermark_ms=wm)
         if wm != last_wm:
             close(wm)
             last_wm = wm

@@ -171,6 +171,29 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / abs(b) if b else abs(a - b)
 
 
+def route_record(
+    r: object, engine: AnalysisEngine, meta: dict[str, WorkloadMeta]
+) -> tuple[str, dict[str, float | int | None], ProviderSample | WorkloadSample] | None:
+    """Feed one simulated record to the analysis: a catalogue entry goes to ``engine``, a
+    sample becomes ``(series key, values, sample)`` (``p:`` provider, ``w:`` workload, whose
+    placement is noted in ``meta``); anything else is ``None``.
+
+    >>> route_record("not a record", AnalysisEngine(interval_ms=1000), {}) is None
+    True
+    """
+    if isinstance(r, ProviderInfo):
+        engine.set_provider(r.provider_id, region=r.region, gpu_model=r.gpu_model)
+        return None
+    if isinstance(r, ProviderSample):
+        key, fields = f"p:{r.provider_id}", ProviderSample.NUMERIC_FIELDS
+    elif isinstance(r, WorkloadSample):
+        key, fields = f"w:{r.workload_id}", WorkloadSample.NUMERIC_FIELDS
+        meta[r.workload_id] = WorkloadMeta(r.provider_id, r.tenant_id, r.workload_type.value)
+    else:
+        return None
+    return key, {name: getattr(r, name) for name in fields}, r
+
+
 def evaluate_insights(
     seed: int = 7,
     *,
@@ -211,21 +234,14 @@ def evaluate_insights(
 
     for rec in sim.records(START_MS, end_ms):
         r = rec.record
-        if isinstance(r, ProviderInfo):
-            engine.set_provider(r.provider_id, region=r.region, gpu_model=r.gpu_model)
+        routed = route_record(r, engine, meta)
+        if routed is None:
             continue
-        if isinstance(r, ProviderSample):
-            key, fields = f"p:{r.provider_id}", ProviderSample.NUMERIC_FIELDS
-        elif isinstance(r, WorkloadSample):
-            key, fields = f"w:{r.workload_id}", WorkloadSample.NUMERIC_FIELDS
-            meta[r.workload_id] = WorkloadMeta(r.provider_id, r.tenant_id, r.workload_type.value)
-        else:
-            continue
-        values = {name: getattr(r, name) for name in fields}
-        wm = watermark.advance(r.ts_ms, tumbling.grace_ms)
+        key, values, sample = routed
+        wm = watermark.advance(sample.ts_ms, tumbling.grace_ms)
         sw = series.setdefault(key, SeriesWindows(partition=0))
-        tumbling.add(sw, ts_ms=r.ts_ms, seq=r.seq, values=values, watermark_ms=wm)
-        bucket = raw[(key, tumbling.start_of(r.ts_ms))]
+        tumbling.add(sw, ts_ms=sample.ts_ms, seq=sample.seq, values=values, watermark_ms=wm)
+        bucket = raw[(key, tumbling.start_of(sample.ts_ms))]
         for name, v in values.items():
             if v is not None:
                 bucket[name].append(float(v))
