@@ -10,25 +10,15 @@ document on stdout.
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from schemas.alerts import ms_to_rfc3339
+from streams.evaluate_cli import finite_or_none
 
 __all__ = ["alerts_command", "alerts_group"]
-
-
-def _finite_or_none(value: Any) -> Any:
-    # JSON has no NaN or infinity; a figure with nothing behind it becomes null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
 
 
 @click.command("alerts")
@@ -68,7 +58,7 @@ def alerts_command(
         f"seed {seed}; replaying through the rules ...",
         err=True,
     )
-    figures = _finite_or_none(
+    figures = finite_or_none(
         evaluate_alerts(seed, days=days, providers=providers, workloads=workloads, rules=rules)
     )
     if as_json:

@@ -8,23 +8,14 @@ Progress goes to stderr; ``--json`` prints one JSON document on stdout.
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 import click
+
+from streams.evaluate_cli import finite_or_none
 
 __all__ = ["detection_bench_command", "detection_command"]
 
 _METHODS = ("ensemble", "static_threshold", "rolling_zscore")
-
-
-def _finite_or_none(value: Any) -> Any:
-    # JSON has no NaN; a figure with nothing behind it becomes null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
 
 
 @click.command("detection")
@@ -41,7 +32,7 @@ def detection_command(seed: int, days: float, providers: int, window_s: int, as_
         f"simulating {days:g} day(s) x {providers} providers, {window_s} s windows, scoring ...",
         err=True,
     )
-    figures = _finite_or_none(
+    figures = finite_or_none(
         evaluate_detection(seed, days=days, providers=providers, window_s=window_s)
     )
     if as_json:

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-__all__ = ["evaluate_group", "parse_sizes"]
+__all__ = ["evaluate_group", "finite_or_none", "parse_sizes"]
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -40,10 +40,20 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
-def _finite_or_none(value: Any) -> Any:
-    # JSON has no NaN; a ratio with nothing to compare against becomes null.
+def finite_or_none(value: Any) -> Any:
+    """Figures made JSON-safe: JSON has no NaN or infinity, so a figure with nothing
+    behind it (a ratio with nothing to compare against) becomes null, also inside dicts
+    and lists. The one helper of every ``evaluate`` command.
+
+    >>> finite_or_none({"a": float("nan"), "b": [1.0, float("inf")]})
+    {'a': None, 'b': [1.0, None]}
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
     return value
 
 
@@ -73,7 +83,7 @@ def placement_command(
     for providers, pending in parse_sizes(sizes):
         click.echo(f"solving {providers} providers x {pending} pending ...", err=True)
         figures = evaluate_placement([(providers, pending)], seed, time_limit_s, repeats)
-        row = {k: _finite_or_none(v) for k, v in next(iter(figures.values())).items()}
+        row = {k: finite_or_none(v) for k, v in next(iter(figures.values())).items()}
         click.echo(
             f"  gap {row['gap_to_bound']}, perf/$ vs cheapest "
             f"{row['perf_per_dollar_vs_cheapest']}, p95 {row['solve_p95_s']:.3f} s",
@@ -119,7 +129,7 @@ def prediction_command(
         hours=hours,
     )
     if as_json:
-        click.echo(json.dumps({k: _finite_or_none(v) for k, v in figures.items()}))
+        click.echo(json.dumps(finite_or_none(figures)))
         return
     click.echo(
         f"MAPE {figures['mape']:.1%} running workloads, {figures['mape_new_placement']:.1%} "

@@ -8,21 +8,12 @@ one JSON document on stdout.
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 import click
 
+from streams.evaluate_cli import finite_or_none
+
 __all__ = ["forecast_command"]
-
-
-def _finite_or_none(value: Any) -> Any:
-    # JSON has no NaN; a figure with nothing behind it becomes null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
 
 
 @click.command("forecast")
@@ -66,7 +57,7 @@ def forecast_command(
         f"rolling-origin forecasts {horizon} h ahead after {train_days:g} day(s) ...",
         err=True,
     )
-    figures = _finite_or_none(
+    figures = finite_or_none(
         evaluate_forecasts(
             seed,
             days=days,

@@ -8,23 +8,12 @@ JSON document on stdout.
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 import click
 
+from streams.evaluate_cli import finite_or_none
+
 __all__ = ["insights_command"]
-
-
-def _finite_or_none(value: Any) -> Any:
-    # JSON has no NaN; a figure with nothing behind it becomes null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 @click.command("insights")
@@ -51,7 +40,7 @@ def insights_command(
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    figures = _finite_or_none(figures)
+    figures = finite_or_none(figures)
     if as_json:
         click.echo(json.dumps(figures, sort_keys=True))
         return
