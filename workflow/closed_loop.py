@@ -11,13 +11,16 @@ only the scheduler differs.
 
 :func:`evaluate_closed_loop` runs the engine (CP-SAT placement, migrations, approval
 workflow with auto policies and rate limits, validation) against cheapest-first and
-returns the figures of ``computeperf evaluate closed-loop``. Pinned on a short, small
-day (a regression breaks the doctest; the full-day figures are in docs/architecture.md):
+returns the figures of ``computeperf evaluate closed-loop``, with a third reference arm
+that knows the simulator's ground truth (:class:`~workflow.schedulers.BestValueOracle`).
+Pinned on a short, small day (a regression breaks the doctest; the full-day figures are
+in docs/architecture.md):
 
 >>> r = evaluate_closed_loop(seed=3, providers=16, hours=4)
 >>> print(f"perf/$ {r['perf_per_dollar_gain']:+.1%}, "
-...       f"SLA-violation minutes {-r['sla_violation_reduction']:+.1%}")
-perf/$ +0.9%, SLA-violation minutes -8.7%
+...       f"SLA-violation minutes {-r['sla_violation_reduction']:+.1%}, "
+...       f"oracle perf/$ {r['oracle_perf_per_dollar_gain']:+.1%}")
+perf/$ +0.9%, SLA-violation minutes -8.7%, oracle perf/$ +4.0%
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from workflow.market_day import (
 )
 from workflow.market_state import Action, MarketView, Placement
 from workflow.policy import DEFAULT_POLICIES_PATH, PolicyBook
-from workflow.schedulers import CheapestFirstScheduler, EngineConfig, EngineScheduler
+from workflow.schedulers import (
+    BestValueOracle,
+    CheapestFirstScheduler,
+    EngineConfig,
+    EngineScheduler,
+)
 
 __all__ = ["Scheduler", "evaluate_closed_loop", "run_day"]
 
@@ -227,7 +235,10 @@ def evaluate_closed_loop(
     ``perf_per_dollar_gain`` is ``engine / cheapest_first - 1`` of realised A100-equivalent
     GPU-hours per dollar; ``sla_violation_reduction`` is ``1 - engine / cheapest_first`` of
     SLA-violation minutes (a workload's minute below its minimum throughput, waiting
-    included).
+    included). A third arm, ``best_value_oracle`` (:class:`~workflow.schedulers.
+    BestValueOracle`: best true perf per dollar first, with the simulator's ground truth),
+    is a reference for what placement alone can buy in this market;
+    ``oracle_perf_per_dollar_gain`` is its gain over cheapest-first.
     """
     day = generate_day(seed, providers, hours, load, incidents_per_provider)
     config = config or EngineConfig()
@@ -240,6 +251,7 @@ def evaluate_closed_loop(
     baseline = run_day(
         day, CheapestFirstScheduler(), migration_downtime_ms=config.migration_downtime_ms
     )
+    oracle = run_day(day, BestValueOracle(day), migration_downtime_ms=config.migration_downtime_ms)
     base_ppd = baseline["perf_per_dollar"]
     base_sla = baseline["sla_violation_minutes"]
     return {
@@ -258,5 +270,9 @@ def evaluate_closed_loop(
         else None,
         "sla_violation_reduction": 1.0 - engine["sla_violation_minutes"] / base_sla
         if base_sla > 0
+        else None,
+        "best_value_oracle": oracle,
+        "oracle_perf_per_dollar_gain": oracle["perf_per_dollar"] / base_ppd - 1.0
+        if base_ppd > 0
         else None,
     }

@@ -24,19 +24,31 @@ from statistics import NormalDist
 
 import numpy as np
 
-from optimizers.baselines import cheapest_first
+from optimizers.baselines import cheapest_first, place_sequentially
 from optimizers.placement import CpSatPlacer
 from optimizers.problem import ObjectiveWeights, PendingWorkload, PlacementProblem, ProviderCapacity
 from schemas import Recommendation, RecommendationKind, RecommendationStatus, WorkloadType
 from sim.marketplace import ProviderProfile
 from workflow.approver import Approver
-from workflow.market_day import DayWorkload, nominal_throughput
+from workflow.market_day import (
+    DayWorkload,
+    MarketDay,
+    a100_equivalent,
+    nominal_throughput,
+    realised_throughput,
+)
 from workflow.market_state import Action, MarketView
 from workflow.policy import PolicyBook
 from workflow.transitions import transition
 from workflow.validation import Accuracy, AppliedAction, Outcome, OutcomeTracker, PolicyDemoter
 
-__all__ = ["CheapestFirstScheduler", "EngineConfig", "EngineScheduler", "build_problem"]
+__all__ = [
+    "BestValueOracle",
+    "CheapestFirstScheduler",
+    "EngineConfig",
+    "EngineScheduler",
+    "build_problem",
+]
 
 _SYNC_BOUND = (WorkloadType.TRAINING, WorkloadType.FINE_TUNING)
 _STD_NORMAL = NormalDist()
@@ -120,6 +132,75 @@ class CheapestFirstScheduler:
 
     def applied(self, action: Action, ts_ms: int, ok: bool, workload: DayWorkload) -> None:
         """The marketplace's feedback on an action (nothing to learn here)."""
+
+    def figures(self) -> dict[str, object]:
+        """Extra figures of this arm (none)."""
+        return {}
+
+
+class BestValueOracle:
+    """A reference, not a scheduler: best value first with the simulator's ground truth.
+
+    Every tick each waiting workload (oldest first) goes where its *true* throughput now
+    (host factor and incident effects of ``day``, no noise) per dollar is highest, SLA
+    ignored. No real scheduler knows this; the closed loop reports it to show how much
+    perf per dollar placement alone can buy in a given market.
+
+    Examples
+    --------
+    >>> from workflow.market_day import generate_day
+    >>> BestValueOracle(generate_day(seed=3, providers=8, hours=1)).name
+    'best_value_oracle'
+    """
+
+    name = "best_value_oracle"
+
+    def __init__(self, day: MarketDay) -> None:
+        self.day = day
+
+    def observe_provider(self, provider_id: str, clock_factor: float, rtt_factor: float) -> None:
+        """Provider telemetry (unused: the oracle reads the ground truth)."""
+
+    def observe(
+        self, workload: DayWorkload, provider: ProviderProfile, ts_ms: int, tput: float, cost: float
+    ) -> None:
+        """Workload telemetry (unused)."""
+
+    def decide(self, view: MarketView) -> list[Action]:
+        """Placements of the waiting workloads on their best true value."""
+        if not view.pending:
+            return []
+        pending = tuple(sorted(view.pending, key=lambda w: (w.arrival_ms, w.index)))
+        problem = build_problem(view, pending)
+        value = np.array(
+            [
+                [
+                    a100_equivalent(
+                        w.workload_type,
+                        realised_throughput(
+                            w,
+                            view.providers[p.provider_id],
+                            self.day.effects(p.provider_id, view.now_ms),
+                            0.0,
+                        ),
+                    )
+                    / max(p.price_usd_per_gpu_hour * w.gpus, 1e-9)
+                    for p in problem.providers
+                ]
+                for w in pending
+            ],
+            dtype=np.float64,
+        ).reshape(len(pending), len(problem.providers))
+
+        def best(i: int, allowed: np.ndarray) -> int:
+            candidates = np.flatnonzero(allowed)
+            return int(candidates[np.argmax(value[i, candidates])])
+
+        assignments = place_sequentially(problem, range(len(pending)), best)
+        return [Action("place", wid, pid) for wid, pid in assignments.items()]
+
+    def applied(self, action: Action, ts_ms: int, ok: bool, workload: DayWorkload) -> None:
+        """The marketplace's feedback (nothing to learn: the oracle already knows)."""
 
     def figures(self) -> dict[str, object]:
         """Extra figures of this arm (none)."""

@@ -10,10 +10,21 @@ import pytest
 from schemas import RecommendationStatus
 from sim.marketplace import ProviderProfile
 from workflow.closed_loop import evaluate_closed_loop, run_day
-from workflow.market_day import DayWorkload, MarketDay, generate_day
+from workflow.market_day import (
+    DayWorkload,
+    MarketDay,
+    a100_equivalent,
+    generate_day,
+    realised_throughput,
+)
 from workflow.market_state import Action, MarketView
 from workflow.policy import DEFAULT_POLICIES_PATH, Policy, PolicyBook
-from workflow.schedulers import CheapestFirstScheduler, EngineConfig, EngineScheduler
+from workflow.schedulers import (
+    BestValueOracle,
+    CheapestFirstScheduler,
+    EngineConfig,
+    EngineScheduler,
+)
 from workflow.validation import Accuracy, AppliedAction, Outcome, OutcomeTracker, PolicyDemoter
 
 S = RecommendationStatus
@@ -83,7 +94,9 @@ def test_idle_scheduler_misses_every_minute_and_pays_nothing(day: MarketDay) -> 
 class CapacityChecked:
     """Wraps a scheduler; fails if the marketplace ever shows negative free GPUs."""
 
-    def __init__(self, inner: CheapestFirstScheduler | EngineScheduler, day: MarketDay) -> None:
+    def __init__(
+        self, inner: CheapestFirstScheduler | EngineScheduler | BestValueOracle, day: MarketDay
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.gpus = {p.provider_id: p.gpu_count for p in day.providers}
@@ -178,6 +191,52 @@ def test_evaluate_reports_both_arms_and_fractions() -> None:
     for arm in (e, b):
         assert {"perf_per_dollar", "sla_violation_minutes", "cost_usd", "actions"} <= set(arm)
     assert e["accuracy"]["validated"] > 0
+    o = r["best_value_oracle"]
+    assert r["oracle_perf_per_dollar_gain"] == pytest.approx(
+        o["perf_per_dollar"] / b["perf_per_dollar"] - 1
+    )
+
+
+def test_oracle_places_each_workload_on_its_best_true_value(day: MarketDay) -> None:
+    oracle = BestValueOracle(day)
+    checked = 0
+
+    class Checked(CapacityChecked):
+        def decide(self, view: MarketView) -> list[Action]:
+            nonlocal checked
+            actions = super().decide(view)
+            free = dict(view.free_gpus)
+            pending = {w.workload_id: w for w in view.pending}
+            for a in actions:  # oldest first: each saw what the earlier ones left
+                w = pending[a.workload_id]
+
+                def value(pid: str, w: DayWorkload = w) -> float:
+                    fx = day.effects(pid, view.now_ms)
+                    tput = realised_throughput(w, view.providers[pid], fx, 0.0)
+                    price = view.price_usd_per_gpu_hour[pid] * w.gpus
+                    return a100_equivalent(w.workload_type, tput) / price
+
+                options = [
+                    pid
+                    for pid in view.online
+                    if free[pid] >= w.gpus
+                    and view.providers[pid].gpu.vram_gb >= w.vram_gb_per_gpu
+                    and (
+                        not w.allowed_regions
+                        or view.providers[pid].region.name in w.allowed_regions
+                    )
+                    and (
+                        w.max_price_usd_per_gpu_hour is None
+                        or view.price_usd_per_gpu_hour[pid] <= w.max_price_usd_per_gpu_hour
+                    )
+                ]
+                assert value(a.provider_id) == pytest.approx(max(map(value, options)))
+                free[a.provider_id] -= w.gpus
+                checked += 1
+            return actions
+
+    out = run_day(day, Checked(oracle, day))
+    assert checked == out["placements"] > 0
 
 
 # ------------------------------------------------------------------ validation
