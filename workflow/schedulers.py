@@ -104,7 +104,26 @@ def build_problem(
     return PlacementProblem(providers, pending, throughput, weights=weights or ObjectiveWeights())
 
 
-class CheapestFirstScheduler:
+class _Unobservant:
+    """Telemetry and feedback ignored, no extra figures: schedulers that learn nothing."""
+
+    def observe_provider(self, provider_id: str, clock_factor: float, rtt_factor: float) -> None:
+        """Provider telemetry (unused)."""
+
+    def observe(
+        self, workload: DayWorkload, provider: ProviderProfile, ts_ms: int, tput: float, cost: float
+    ) -> None:
+        """Workload telemetry (unused)."""
+
+    def applied(self, action: Action, ts_ms: int, ok: bool, workload: DayWorkload) -> None:
+        """The marketplace's feedback on an action (nothing to learn)."""
+
+    def figures(self) -> dict[str, object]:
+        """Extra figures of this arm (none)."""
+        return {}
+
+
+class CheapestFirstScheduler(_Unobservant):
     """Price-only scheduler: waiting workloads on the cheapest provider that fits.
 
     Examples
@@ -115,14 +134,6 @@ class CheapestFirstScheduler:
 
     name = "cheapest_first"
 
-    def observe_provider(self, provider_id: str, clock_factor: float, rtt_factor: float) -> None:
-        """Provider telemetry (unused: price is all this scheduler looks at)."""
-
-    def observe(
-        self, workload: DayWorkload, provider: ProviderProfile, ts_ms: int, tput: float, cost: float
-    ) -> None:
-        """Workload telemetry (unused)."""
-
     def decide(self, view: MarketView) -> list[Action]:
         """Placements of the waiting workloads for this tick."""
         if not view.pending:
@@ -130,15 +141,8 @@ class CheapestFirstScheduler:
         result = cheapest_first(build_problem(view, view.pending))
         return [Action("place", wid, pid) for wid, pid in result.assignments.items()]
 
-    def applied(self, action: Action, ts_ms: int, ok: bool, workload: DayWorkload) -> None:
-        """The marketplace's feedback on an action (nothing to learn here)."""
 
-    def figures(self) -> dict[str, object]:
-        """Extra figures of this arm (none)."""
-        return {}
-
-
-class BestValueOracle:
+class BestValueOracle(_Unobservant):
     """A reference, not a scheduler: best value first with the simulator's ground truth.
 
     Every tick each waiting workload (oldest first) goes where its *true* throughput now
@@ -157,14 +161,6 @@ class BestValueOracle:
 
     def __init__(self, day: MarketDay) -> None:
         self.day = day
-
-    def observe_provider(self, provider_id: str, clock_factor: float, rtt_factor: float) -> None:
-        """Provider telemetry (unused: the oracle reads the ground truth)."""
-
-    def observe(
-        self, workload: DayWorkload, provider: ProviderProfile, ts_ms: int, tput: float, cost: float
-    ) -> None:
-        """Workload telemetry (unused)."""
 
     def decide(self, view: MarketView) -> list[Action]:
         """Placements of the waiting workloads on their best true value."""
@@ -198,13 +194,6 @@ class BestValueOracle:
 
         assignments = place_sequentially(problem, range(len(pending)), best)
         return [Action("place", wid, pid) for wid, pid in assignments.items()]
-
-    def applied(self, action: Action, ts_ms: int, ok: bool, workload: DayWorkload) -> None:
-        """The marketplace's feedback (nothing to learn: the oracle already knows)."""
-
-    def figures(self) -> dict[str, object]:
-        """Extra figures of this arm (none)."""
-        return {}
 
 
 @dataclass(frozen=True, slots=True)
