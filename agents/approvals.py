@@ -335,6 +335,8 @@ def register_approval_agents(
         app.agent(topic, name=name)(agent)
 
     async def expire_waiting_proposals() -> None:
+        if app.in_recovery:
+            return  # a write now could be overwritten by an older changelog record
         try:
             await worker.sweep()
         except Exception:
