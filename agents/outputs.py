@@ -9,15 +9,18 @@ round trip, not one per record.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from faust.types import Message, TableT, TopicT
+from faust.types import Message, StreamT, TableT, TopicT
 
 from agents.context import partition_context
 from schemas import DeadLetter, Record
 from streams.metrics import PipelineMetrics
+
+log = logging.getLogger(__name__)
 
 
 async def send_durably(
@@ -76,3 +79,31 @@ async def send_dead_letters(
     await send_durably(topic, [(logical_source, d) for d in letters], metrics, "perf.dlq")
     for d in letters:
         metrics.dead_letters.labels(topic=logical_source, error_type=d.error_type).inc()
+
+
+def guarded_agent(
+    handler: Callable[[Message], Awaitable[None]],
+    *,
+    name: str,
+    source: str,
+    metrics: PipelineMetrics,
+    dlq_topic: TopicT,
+) -> Callable[[StreamT[Any]], Awaitable[None]]:
+    """An agent body calling ``handler`` per message; a failure dead-letters that message.
+
+    A bug must neither kill the agent (faust#175) nor pass silently: the message goes to
+    the dead-letter topic (error type ``internal``), is counted, and the stream goes on.
+    """
+
+    async def run(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            metrics.events_in.labels(topic=source).inc()
+            try:
+                await handler(event.message)
+            except Exception as exc:
+                log.exception("cannot use %s@%d", source, event.message.offset)
+                letter = dead_letter(event.message, f"internal error: {exc!r}", "internal")
+                await send_dead_letters(dlq_topic, [letter], metrics, source)
+
+    run.__name__ = run.__qualname__ = name
+    return run

@@ -50,14 +50,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import faust
-from faust.types import StreamT, TableT, TopicT
+from faust.types import TableT, TopicT
 from prometheus_client import Counter, Histogram
 
-from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from agents.outputs import (
+    dead_letter,
+    guarded_agent,
+    persist_durably,
+    send_dead_letters,
+    send_durably,
+)
 from agents.recommendation_plan import (
     BatchPlan,
     EstimatorFactory,
@@ -374,27 +379,14 @@ def register_recommendation_agents(
         estimator=estimator,
     )
 
-    def guarded(handler: Callable[[Any], Any], source: str) -> Any:
-        async def run(stream: StreamT[Any]) -> None:
-            async for event in stream.events():
-                metrics.events_in.labels(topic=source).inc()
-                try:
-                    await handler(event.message)
-                except Exception as exc:
-                    # A bug must neither kill the agent (faust#175) nor pass silently.
-                    log.exception("cannot use %s@%d", source, event.message.offset)
-                    letter = dead_letter(event.message, f"internal error: {exc!r}", "internal")
-                    await send_dead_letters(dlq_topic, [letter], metrics, source)
-
-        return run
-
     for topic, handler, source, name in (
         (lifecycle, planner.on_lifecycle, "workloads.lifecycle", "track_workload_lifecycle"),
         (catalog, planner.on_catalog, "providers.catalog", "track_provider_catalog"),
         (windows, planner.on_window, "perf.metrics", "track_provider_health"),
     ):
-        agent = guarded(handler, source)
-        agent.__name__ = agent.__qualname__ = name
+        agent = guarded_agent(
+            handler, name=name, source=source, metrics=metrics, dlq_topic=dlq_topic
+        )
         app.agent(topic, name=name)(agent)
 
     async def plan_placements() -> None:

@@ -17,6 +17,7 @@ from agents.alerting import register_alert_agent
 from agents.alertmanager import AlertmanagerClient
 from agents.analysis import register_analysis_agents
 from agents.anomalies import register_anomaly_agent
+from agents.approvals import register_approval_agents
 from agents.fleet import register_fleet_agents
 from agents.recommendations import register_recommendation_agents
 from agents.reports import register_report_jobs
@@ -195,6 +196,17 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             windows=in_topic("perf.metrics"),
             recommendations_topic=out_topic("perf.recommendations", Recommendation),
             insights_topic=out_topic("perf.insights", Insight),
+            dlq_topic=dlq_topic,
+        )
+
+    if "approvals" in roles:
+        register_approval_agents(
+            app,
+            settings=settings,
+            metrics=metrics,
+            lifecycle=in_topic("workloads.lifecycle"),
+            recommendations=in_topic("perf.recommendations"),
+            recommendations_topic=out_topic("perf.recommendations", Recommendation),
             dlq_topic=dlq_topic,
         )
 

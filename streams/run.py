@@ -2,7 +2,8 @@
 
 Starts (or reuses) the Kafka broker, a worker with the default roles (windows, alerts,
 anomalies, fleet, reports, api: the dashboard), a "planner" worker with the single-instance
-roles (analysis, recommendations), the reference scheduler and the simulator in real-time
+roles (analysis, recommendations, approvals: proposals approved by the policy book), the
+reference scheduler and the simulator in real-time
 mode, as child processes that die with this one (``PR_SET_PDEATHSIG``); prints where to
 look, and on Ctrl-C or SIGTERM stops the simulator and scheduler, the workers and the
 broker, in that order.
@@ -40,7 +41,7 @@ def api_lines(settings: Settings, url: str) -> list[str]:
     ]
 
 
-PLANNER_ROLES = ("analysis", "recommendations")
+PLANNER_ROLES = ("analysis", "recommendations", "approvals")
 
 
 @click.command("run")

@@ -19,10 +19,11 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import parse_tokens
+from workflow.policy import DEFAULT_POLICIES_PATH
 
 ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports", "api")
 # Roles a worker runs only when named in ``agents`` (not part of the default set).
-OPTIONAL_AGENTS = ("analysis", "recommendations")
+OPTIONAL_AGENTS = ("analysis", "recommendations", "approvals")
 
 
 class Settings(BaseSettings):
@@ -89,6 +90,12 @@ class Settings(BaseSettings):
     reco_model_path: Path | None = None
     reco_migration_horizon_h: float = Field(default=4.0, gt=0)
     reco_migration_downtime_s: float = Field(default=300.0, ge=0)
+    # Approvals role (agents/approvals.py): the policy book (YAML, workflow/policy.py), how
+    # long a proposal waits for its workload's tenant to be known, how often waiting
+    # proposals are checked for expiry.
+    approval_policies: Path = DEFAULT_POLICIES_PATH
+    approval_tenant_wait_s: float = Field(default=1.0, ge=0)
+    approval_sweep_s: float = Field(default=10.0, gt=0)
     # Analysis role: telemetry sampling interval (availability = samples / expected) and
     # the longest a fleet window waits for provider windows from the windows stage.
     sample_interval_ms: int = Field(default=1000, ge=1)

@@ -50,12 +50,15 @@ class Decision:
     """What the workflow did with one recommendation.
 
     ``record`` is the record to publish (a status change, or a note with the status
-    unchanged); ``acted`` is True only for an approval the scheduler may apply.
+    unchanged); ``acted`` is True only for an approval the scheduler may apply;
+    ``counted`` is True when the rate limiter counted it (an approval, or a dry-run
+    "would approve" note), at ``record.ts_ms``.
     """
 
     record: Recommendation
     policy: Policy
     acted: bool
+    counted: bool = False
 
     @property
     def changed(self) -> bool:
@@ -160,9 +163,13 @@ class Approver:
                 transition(rec, S.REJECTED, actor=actor, ts_ms=now_ms, reason=why), policy, False
             )
         if self.dry_run:
-            return self._note(rec, policy, actor, now_ms, f"dry-run: would approve ({reason})")
+            note = self._note(rec, policy, actor, now_ms, f"dry-run: would approve ({reason})")
+            return Decision(note.record, policy, False, counted=True)
         return Decision(
-            transition(rec, S.APPROVED, actor=actor, ts_ms=now_ms, reason=reason), policy, True
+            transition(rec, S.APPROVED, actor=actor, ts_ms=now_ms, reason=reason),
+            policy,
+            True,
+            counted=True,
         )
 
     @staticmethod
