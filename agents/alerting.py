@@ -4,12 +4,20 @@
 pure state machine (:func:`alerts.state.evaluate`), for anomaly rules a quiet heartbeat
 (:func:`alerts.state.evaluate_quiet`), and absence rules for every entity of the
 partition whenever its clock (newest window end) advances
-(:func:`alerts.state.evaluate_absence`). ``evaluate_anomaly_rules``
+(:func:`alerts.state.evaluate_absence`), and burn-rate rules on the windows of their
+entity type (:func:`alerts.burn_windows.observe_burn_window`, then
+:func:`alerts.state.evaluate_burn`). ``evaluate_anomaly_rules``
 (``perf.anomalies``): anomaly rules (:func:`alerts.state.evaluate_anomaly`). Every alert
 is sent durably (key = fingerprint, the operators' dedup key), then pushed to
 Alertmanager when one is configured (best effort), then the new state is stored in
 table ``fingerprint_to_alert_state``. Replayed windows and anomalies are ignored by the
 state machine, so no alert is sent twice for one transition.
+
+Burn-rate trackers live in table ``entity_to_burn_state``, keyed like the ``perf.metrics``
+records (``<entity_type>:<entity_id>``) and written to the window's source partition, so
+the worker that owns the entity's windows owns its tracker, also after a rebalance. A
+tracker is written after the alert states it produced: a crash in between replays the
+window into the old tracker, whose observation the alert states already hold (ignored).
 """
 
 from __future__ import annotations
@@ -23,15 +31,17 @@ from faust.types import StreamT, TableT, TopicT
 
 from agents.alertmanager import AlertmanagerClient
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from alerts.burn_windows import observe_burn_window
 from alerts.inhibition import Dispatcher
 from alerts.rules import Rule, ThresholdRule
-from alerts.signal_rules import AbsenceRule, AnomalyRule
+from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
 from alerts.state import (
     AlertState,
     Phase,
     evaluate,
     evaluate_absence,
     evaluate_anomaly,
+    evaluate_burn,
     evaluate_quiet,
 )
 from schemas import Alert, Anomaly, DecodeError, MetricWindow, decode
@@ -73,9 +83,14 @@ def register_alert_agent(
     anomalies_source: TopicT | None = None,
     alertmanager: AlertmanagerClient | None = None,
     release_delay_ms: int = 600_000,
+    burn_table: TableT[Any, Any] | None = None,
 ) -> None:
-    """Wire threshold rules to ``source`` windows and anomaly rules to ``anomalies_source``."""
+    """Wire threshold, absence and burn-rate rules to ``source`` windows, anomaly rules to
+    ``anomalies_source``; burn-rate rules need ``burn_table``."""
     thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
+    burns = [r for r in rules if isinstance(r, BurnRateRule)]
+    if burns and burn_table is None:
+        raise ValueError("burn-rate rules need a burn_table for their trackers")
     anomaly_rules = [r for r in rules if isinstance(r, AnomalyRule)]
     absences = [r for r in rules if isinstance(r, AbsenceRule)]
     # Absence: per source partition, the entities seen and their last window end, and the
@@ -158,9 +173,24 @@ def register_alert_agent(
                     new, alert = evaluate_absence(rule, state, eid, end, last)
                     await emit(key, state, new, alert, partition, end)
 
+    async def check_burn(window: MetricWindow, partition: int) -> None:
+        assert burn_table is not None  # checked at registration
+        entity = f"{window.entity_type.value}:{window.entity_id}"
+        stored = burn_table.get(entity)
+        tracker, observed = observe_burn_window(burns, stored, window)
+        for rule, obs in observed:
+            key = rule.fingerprint(window.entity_id)
+            state = state_from_json(table.get(key))
+            new, alert = evaluate_burn(rule, state, window.entity_id, obs)
+            await emit(key, state, new, alert, partition, window.window_end_ms)
+        if tracker is not stored:
+            await persist_durably(burn_table, [(entity, tracker, partition)])
+
     async def on_window(window: MetricWindow, partition: int) -> None:
         if absences:
             await check_absence(window, partition)
+        if burns:
+            await check_burn(window, partition)
         for rule in thresholds:
             if rule.entity_type == window.entity_type:
                 key = rule.fingerprint(window.entity_id)

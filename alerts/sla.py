@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
 
 from alerts.lifecycle import Observation
 from alerts.signal_rules import BurnRateRule, SliKind
@@ -46,6 +46,7 @@ from schemas import MetricWindow, Severity
 __all__ = [
     "SRE_BURN_RATE_TABLE",
     "BurnRateTracker",
+    "BurnRates",
     "ErrorBudget",
     "burn_observation",
     "burn_rate_rules",
@@ -62,6 +63,15 @@ SRE_BURN_RATE_TABLE: Final[tuple[tuple[float, int, int, Severity], ...]] = (
     (6.0, 6 * _H, 30 * 60_000, Severity.PAGE),
     (1.0, 72 * _H, 6 * _H, Severity.TICKET),
 )
+
+
+class BurnRates(Protocol):
+    """What a burn-rate rule reads: :class:`BurnRateTracker` or the compact
+    :class:`alerts.burn_buckets.BurnBuckets`."""
+
+    def burn_rate(self, window_ms: int, now_ms: int) -> float:
+        """Burn rate over ``(now_ms - window_ms, now_ms]``."""
+        ...
 
 
 class ErrorBudget(NamedTuple):
@@ -252,7 +262,7 @@ def predicted_detection_ms(
     return factor * (1 - objective) * long_window_ms / error_rate
 
 
-def burn_observation(rule: BurnRateRule, tracker: BurnRateTracker, now_ms: int) -> Observation:
+def burn_observation(rule: BurnRateRule, tracker: BurnRates, now_ms: int) -> Observation:
     """The observation *rule* makes of *tracker* at ``now_ms`` (feed it to the lifecycle).
 
     Examples

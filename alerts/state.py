@@ -40,7 +40,7 @@ from __future__ import annotations
 from alerts.lifecycle import AlertState, Observation, Phase, advance
 from alerts.rule_base import RuleBase
 from alerts.rules import ThresholdRule
-from alerts.signal_rules import AbsenceRule, AnomalyRule
+from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
 from schemas import Alert, AlertStatus, Anomaly, MetricWindow, alert_fingerprint
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "evaluate",
     "evaluate_absence",
     "evaluate_anomaly",
+    "evaluate_burn",
     "evaluate_quiet",
     "observe_window",
 ]
@@ -184,7 +185,7 @@ def evaluate_anomaly(
 
     Examples
     --------
-    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule
+    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
     >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
     >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
     ...             detector="ensemble")
@@ -212,7 +213,7 @@ def evaluate_quiet(
 
     Examples
     --------
-    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule
+    >>> from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
     >>> rule = AnomalyRule(name="Odd", severity="info", min_score=0.9)
     >>> a = Anomaly(entity_type="provider", entity_id="p1", ts_ms=10**12, score=0.95,
     ...             detector="ensemble")
@@ -267,3 +268,26 @@ def evaluate_absence(
     <AlertStatus.RESOLVED: 'resolved'>
     """
     return _apply(rule, state, entity_id, rule.observe(now_ms, last_seen_end_ms))
+
+
+def evaluate_burn(
+    rule: BurnRateRule, state: AlertState, entity_id: str, obs: Observation
+) -> tuple[AlertState, Alert | None]:
+    """Advance a burn-rate rule by one observation of its entity's SLO tracker.
+
+    *obs* comes from :func:`alerts.burn_windows.observe_burn_window` (or
+    :func:`alerts.sla.burn_observation`).
+
+    Examples
+    --------
+    >>> from alerts.sla import burn_rate_rules
+    >>> page = burn_rate_rules("Slo", 0.99)[0]
+    >>> state, alert = evaluate_burn(page, AlertState(), "w1",
+    ...                              page.observe(10**12, long_burn=20.0, short_burn=30.0))
+    >>> alert.status, alert.labels["slo_window"], alert.annotations["summary"]
+    (<AlertStatus.FIRING: 'firing'>, '1h', 'w1 burns its Slo error budget at 20.0x (>= 14.4x)')
+    >>> evaluate_burn(page, state, "w1", page.observe(10**12 + 60_000, long_burn=15.0,
+    ...                                                short_burn=2.0))[1].status
+    <AlertStatus.RESOLVED: 'resolved'>
+    """
+    return _apply(rule, state, entity_id, obs)

@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             alerts_topic=alerts_topic,
             dlq_topic=dlq_topic,
             table=app.Table("fingerprint_to_alert_state", partitions=settings.partitions),
+            burn_table=app.Table("entity_to_burn_state", partitions=settings.partitions),
             anomalies_source=in_topic("perf.anomalies"),
             alertmanager=alertmanager_client(settings),
         )
