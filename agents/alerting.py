@@ -18,6 +18,10 @@ records (``<entity_type>:<entity_id>``) and written to the window's source parti
 the worker that owns the entity's windows owns its tracker, also after a rebalance. A
 tracker is written after the alert states it produced: a crash in between replays the
 window into the old tracker, whose observation the alert states already hold (ignored).
+Before the tracker, the status of every SLO the window changed
+(:func:`alerts.slo_status.slo_statuses`) is sent durably to ``perf.slo`` (compacted, key
+``<entity_type>:<entity_id>|<slo key>``): a replay after a crash sends the same status
+again under the same key, which changes nothing downstream.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from alerts.burn_windows import observe_burn_window
 from alerts.inhibition import Dispatcher
 from alerts.rules import Rule, ThresholdRule
 from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
+from alerts.slo_status import slo_statuses
 from alerts.state import (
     AlertState,
     Phase,
@@ -84,9 +89,11 @@ def register_alert_agent(
     alertmanager: AlertmanagerClient | None = None,
     release_delay_ms: int = 600_000,
     burn_table: TableT[Any, Any] | None = None,
+    slo_topic: TopicT | None = None,
 ) -> None:
     """Wire threshold, absence and burn-rate rules to ``source`` windows, anomaly rules to
-    ``anomalies_source``; burn-rate rules need ``burn_table``."""
+    ``anomalies_source``; burn-rate rules need ``burn_table``, and publish the SLO status
+    of their trackers on ``slo_topic`` when one is given."""
     thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
     burns = [r for r in rules if isinstance(r, BurnRateRule)]
     if burns and burn_table is None:
@@ -184,6 +191,9 @@ def register_alert_agent(
             new, alert = evaluate_burn(rule, state, window.entity_id, obs)
             await emit(key, state, new, alert, partition, window.window_end_ms)
         if tracker is not stored:
+            if slo_topic is not None:
+                statuses = slo_statuses(burns, stored, tracker, window)
+                await send_durably(slo_topic, [(s.key, s) for s in statuses], metrics, "perf.slo")
             await persist_durably(burn_table, [(entity, tracker, partition)])
 
     async def on_window(window: MetricWindow, partition: int) -> None:

@@ -40,7 +40,7 @@ from alerts.signal_rules import BurnRateRule
 from alerts.sla import burn_observation, window_is_good
 from schemas import MetricWindow
 
-__all__ = ["observe_burn_window", "slo_key"]
+__all__ = ["load_tracker", "observe_burn_window", "slo_groups", "slo_key"]
 
 
 def slo_key(rule: BurnRateRule) -> str:
@@ -53,6 +53,39 @@ def slo_key(rule: BurnRateRule) -> str:
     {'availability|None|0.99|20'}
     """
     return f"{rule.sli}|{rule.target}|{rule.objective}|{rule.min_events}"
+
+
+def slo_groups(rules: Sequence[BurnRateRule]) -> dict[str, list[BurnRateRule]]:
+    """The rules by the SLO they read (:func:`slo_key`), in rule order.
+
+    Examples
+    --------
+    >>> from alerts.sla import burn_rate_rules
+    >>> {k: len(g) for k, g in slo_groups(burn_rate_rules("A", 0.99)).items()}
+    {'availability|None|0.99|0': 3}
+    """
+    groups: dict[str, list[BurnRateRule]] = defaultdict(list)
+    for rule in rules:
+        groups[slo_key(rule)].append(rule)
+    return dict(groups)
+
+
+def load_tracker(
+    group: Sequence[BurnRateRule], state: dict[str, Any] | None, bucket_ms: int
+) -> BurnBuckets:
+    """The tracker of one SLO (the rules of one :func:`slo_groups` entry) from its state.
+
+    Examples
+    --------
+    >>> from alerts.sla import burn_rate_rules
+    >>> load_tracker(burn_rate_rules("A", 0.99), None, 60_000).total
+    0
+    """
+    head = group[0]
+    windows_ms = {w for r in group for w in (r.long_window_ms, r.short_window_ms)}
+    return BurnBuckets.from_state(
+        state, head.objective, windows_ms, head.min_events, bucket_ms=bucket_ms
+    )
 
 
 def observe_burn_window(
@@ -75,18 +108,12 @@ def observe_burn_window(
         # Only the missing windows the longest window can still see.
         first = max(last_end + size_ms, window.window_start_ms - longest_ms + size_ms)
         missing = range(first, window.window_start_ms + 1, size_ms)
-    groups: dict[str, list[BurnRateRule]] = defaultdict(list)
-    for rule in applicable:
-        groups[slo_key(rule)].append(rule)
     stored = (state or {}).get("s", {})
     slos: dict[str, Any] = {}
     observed: list[tuple[BurnRateRule, Observation]] = []
-    for key, group in groups.items():
+    for key, group in slo_groups(applicable).items():
         head = group[0]
-        windows_ms = {w for r in group for w in (r.long_window_ms, r.short_window_ms)}
-        tracker = BurnBuckets.from_state(
-            stored.get(key), head.objective, windows_ms, head.min_events, bucket_ms=size_ms
-        )
+        tracker = load_tracker(group, stored.get(key), size_ms)
         if head.sli == "availability":
             for end_ms in missing:
                 tracker.observe(end_ms, good=0, total=1)

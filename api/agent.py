@@ -34,6 +34,7 @@ from schemas import (
     ProviderInfo,
     Recommendation,
     Record,
+    SloStatus,
     WorkloadEvent,
     decode,
 )
@@ -133,6 +134,8 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, A
         new = readmodel.apply_alert(current, record)
     elif isinstance(record, Recommendation):
         new = readmodel.apply_recommendation(current, record)
+    elif isinstance(record, SloStatus):
+        new = readmodel.apply_slo_status(current, record)
     elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
         # Acknowledgements live on their alert (same key: the fingerprint).
         name = "fingerprint_to_alert"
@@ -196,6 +199,8 @@ def register_read_model_agent(
 
 def _key_of(record: Record) -> str:
     """The key a record would have on its topic (for producers that sent none)."""
+    if isinstance(record, SloStatus):
+        return record.key
     for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id"):
         value = getattr(record, name, None)
         if isinstance(value, str) and value:

@@ -333,7 +333,10 @@ class ApiHandlers:
         return await self.decide(call, RecommendationStatus.REJECTED)
 
     async def sla(self, call: Call) -> BaseModel:
-        return ItemList[SlaStatus](items=[])
+        slos = await self.values("slo_to_status", call)
+        workloads = await self.values("workload_to_view", call) if slos else {}
+        rows = readmodel.sla_statuses(slos.values(), workloads)
+        return ItemList[SlaStatus](items=rows[: call.params["limit"]])
 
     async def budgets(self, call: Call) -> BaseModel:
         return ItemList[BudgetStatus](items=[])

@@ -290,7 +290,8 @@ ROUTES: tuple[Route, ...] = (
         "get",
         "/api/v1/sla",
         "reader",
-        "SLA compliance per workload (empty until the SLA engine writes it)",
+        "SLO status per workload and tenant (perf.slo, from the alert agent's burn-rate "
+        "trackers): compliance, error budget left, burn rates; least budget left first",
         ItemList[SlaStatus],
         params=(LIMIT,),
     ),

@@ -32,6 +32,7 @@ from api.resources import (
     LeaderboardRow,
     MetricPoint,
     RecommendationView,
+    SlaStatus,
     WorkloadView,
 )
 from schemas import (
@@ -47,6 +48,7 @@ from schemas import (
     Recommendation,
     RecommendationStatus,
     Record,
+    SloStatus,
     WorkloadEvent,
 )
 from sim.gpus import GPU_MODELS
@@ -63,6 +65,7 @@ TABLES: dict[str, tuple[type[Record], str]] = {
     "perf.alerts": (Alert, "fingerprint_to_alert"),
     "perf.recommendations": (Recommendation, "recommendation_to_view"),
     "perf.alert_actions": (AlertAction, "silence_to_action"),
+    "perf.slo": (SloStatus, "slo_to_status"),
 }
 
 #: How much history each value keeps (windows in a series, alert transitions, ...).
@@ -253,6 +256,64 @@ def silences_matching(
     return sorted(found)
 
 
+def apply_slo_status(state: Value | None, status: SloStatus) -> Value:
+    """An entity's latest status of one SLO: the newest by ``window_end_ms`` wins."""
+    if state is not None and state["window_end_ms"] >= status.window_end_ms:
+        return state
+    return _dump(status)
+
+
+def sla_statuses(slos: Iterable[Value], workloads: Mapping[str, Value]) -> list[SlaStatus]:
+    """SLO statuses for the API, worst first (least error budget left, then by entity).
+
+    ``slos`` are values of ``slo_to_status``; ``workloads`` (``workload_to_view`` by
+    workload id) give a workload's tenant when its submission is known.
+
+    >>> status = {"entity_type": "workload", "entity_id": "w1", "slo_key": "k", "name": "Slo",
+    ...           "objective": 0.9, "sli": "availability", "target": None, "period_ms": 60_000,
+    ...           "good_events": 9, "total_events": 12, "compliance": 0.75,
+    ...           "error_budget_remaining": -1.5, "burn_rates": {"1m": 2.5}, "burn_rate": 2.5,
+    ...           "window_end_ms": 1_700_000_000_000, "schema_version": 1}
+    >>> fine = {**status, "entity_id": "w2", "good_events": 12, "compliance": 1.0,
+    ...         "error_budget_remaining": 1.0}
+    >>> tenant = {**fine, "entity_type": "tenant", "entity_id": "acme"}
+    >>> views = {"w1": {"spec": {"tenant_id": "acme"}}}
+    >>> [(s.workload_id, s.tenant_id, s.error_budget_remaining)
+    ...  for s in sla_statuses([fine, tenant, status], views)]
+    [('w1', 'acme', -1.5), (None, 'acme', 1.0), ('w2', None, 1.0)]
+    """
+    rows = []
+    for value in slos:
+        kind, eid = value["entity_type"], value["entity_id"]
+        workload = eid if kind == "workload" else None
+        tenant = eid if kind == "tenant" else None
+        if workload is not None:
+            spec = (workloads.get(workload) or {}).get("spec") or {}
+            tenant = spec.get("tenant_id")
+        rows.append(
+            SlaStatus(
+                entity_type=kind,
+                entity_id=eid,
+                workload_id=workload,
+                tenant_id=tenant,
+                slo=value["name"],
+                sli=value["sli"],
+                target=value["target"],
+                objective=value["objective"],
+                period_ms=value["period_ms"],
+                good_events=value["good_events"],
+                total_events=value["total_events"],
+                compliance=value["compliance"],
+                error_budget_remaining=value["error_budget_remaining"],
+                burn_rate=value["burn_rate"],
+                burn_rates=value["burn_rates"],
+                window_end_ms=value["window_end_ms"],
+            )
+        )
+    rows.sort(key=lambda r: (r.error_budget_remaining, r.entity_type, r.entity_id, r.slo))
+    return rows
+
+
 def _gpu_prior(gpu_model: str) -> float | None:
     model = GPU_MODELS.get(gpu_model)
     if model is None:
@@ -357,10 +418,12 @@ __all__ = [
     "apply_recent",
     "apply_recommendation",
     "apply_silence",
+    "apply_slo_status",
     "apply_workload_event",
     "decide",
     "fleet_summary",
     "leaderboard",
     "metric_point",
     "silences_matching",
+    "sla_statuses",
 ]

@@ -17,6 +17,7 @@ from schemas import (
     Alert,
     AlertAction,
     Anomaly,
+    EntityType,
     Insight,
     MetricWindow,
     ProviderInfo,
@@ -195,14 +196,31 @@ class PlacementAnswer(Resource):
 
 
 class SlaStatus(Resource):
-    """SLA compliance of one workload (filled once the SLA engine writes it)."""
+    """Where one entity (a workload, mostly) stands against one SLO, from ``perf.slo``.
 
-    workload_id: str
-    tenant_id: str
-    objective: str
+    The figures are those of the alert agent's burn-rate trackers after the entity's
+    latest window (``schemas.SloStatus``): compliance and error budget over the SLO
+    period (the longest window of the SLO's rules, rolling), burn rates per rule window.
+    ``workload_id`` is set for workload SLOs; ``tenant_id`` for tenant SLOs, and for a
+    workload's when its submission (``workloads.lifecycle``) is known, else ``None``.
+    """
+
+    entity_type: EntityType
+    entity_id: str
+    workload_id: str | None = None
+    tenant_id: str | None = None
+    slo: str
+    sli: Literal["availability", "throughput", "latency_p95"]
+    target: float | None = None
+    objective: float = Field(gt=0.0, lt=1.0)
+    period_ms: int
+    good_events: int = Field(ge=0)
+    total_events: int = Field(ge=0)
     compliance: float = Field(ge=0.0, le=1.0)
     error_budget_remaining: float
-    burn_rate: float
+    burn_rate: float = Field(ge=0.0)
+    burn_rates: dict[str, float] = {}
+    window_end_ms: int
 
 
 class BudgetStatus(Resource):

@@ -28,6 +28,7 @@ from schemas.recommendations import (
     SchedulerFeedback,
 )
 from schemas.reports import Report, ReportPeriod
+from schemas.slo import SloStatus
 from schemas.telemetry import ProviderSample, WorkloadSample, WorkloadType
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "RootCauseScope",
     "SchedulerFeedback",
     "Severity",
+    "SloStatus",
     "WorkloadEvent",
     "WorkloadEventKind",
     "WorkloadSample",

@@ -20,6 +20,7 @@ from schemas.metrics import MetricWindow
 from schemas.outcomes import RecommendationOutcome
 from schemas.recommendations import Recommendation, SchedulerFeedback
 from schemas.reports import Report
+from schemas.slo import SloStatus
 from schemas.telemetry import ProviderSample, WorkloadSample
 
 __all__ = ["TOPIC_RECORDS", "DecodeError", "decode", "encode"]
@@ -44,6 +45,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "perf.reports": Report,
     "perf.dlq": DeadLetter,
     "perf.alert_actions": AlertAction,
+    "perf.slo": SloStatus,
 }
 
 

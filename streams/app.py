@@ -26,7 +26,16 @@ from alerts.rules import Rule, ThresholdRule, load_rules
 from api.agent import create_read_model, register_read_model_agent
 from api.views import register_api
 from models.fleet import FleetView
-from schemas import Alert, Anomaly, DeadLetter, EntityType, Insight, MetricWindow, ProviderSample
+from schemas import (
+    Alert,
+    Anomaly,
+    DeadLetter,
+    EntityType,
+    Insight,
+    MetricWindow,
+    ProviderSample,
+    SloStatus,
+)
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
@@ -174,6 +183,7 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             dlq_topic=dlq_topic,
             table=app.Table("fingerprint_to_alert_state", partitions=settings.partitions),
             burn_table=app.Table("entity_to_burn_state", partitions=settings.partitions),
+            slo_topic=out_topic("perf.slo", SloStatus),
             anomalies_source=in_topic("perf.anomalies"),
             alertmanager=alertmanager_client(settings),
         )

@@ -4,7 +4,7 @@ The broker runs with ``auto.create.topics.enable=false``, so a topic exists only
 listed here (or is one of Faust's own changelog/leader topics, which Faust declares).
 
 >>> [t.name for t in TOPICS if t.compacted]
-['providers.catalog', 'perf.recommendations']
+['providers.catalog', 'perf.recommendations', 'perf.slo']
 >>> spec_for("perf.dlq").key
 'source topic'
 """
@@ -57,6 +57,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("perf.reports", "report_id", retention_ms=365 * DAY_MS),
     TopicSpec("perf.dlq", "source topic", retention_ms=30 * DAY_MS),
     TopicSpec("perf.alert_actions", "fingerprint or silence id", retention_ms=90 * DAY_MS),
+    # The latest status per entity and SLO is all that matters: compacted.
+    TopicSpec("perf.slo", "<entity_type>:<entity_id>|<slo key>", compacted=True),
 )
 
 

@@ -168,8 +168,10 @@ function renderInsights(items) {
 
 function renderSla(items) {
   fillTable("sla", items, (tr, s) => {
-    cell(tr, s.workload_id); cell(tr, s.objective); cell(tr, fmt(s.compliance, 4), "num");
-    cell(tr, fmt(s.error_budget_remaining, 3), "num"); cell(tr, fmt(s.burn_rate, 2), "num");
+    tr.dataset.entity = `${s.entity_type}:${s.entity_id}`;
+    cell(tr, s.workload_id ?? `${s.entity_type}:${s.entity_id}`);
+    cell(tr, `${s.slo} (${s.sli} ${s.objective})`); cell(tr, fmt(s.compliance, 4), "num");
+    cell(tr, fmt(s.error_budget_remaining, 3), "num budget"); cell(tr, fmt(s.burn_rate, 2), "num");
   });
 }
 
@@ -221,7 +223,7 @@ async function refresh() {
     alerts: api("/api/v1/alerts?status=firing&limit=50"),
     board: api("/api/v1/leaderboards?limit=100"),
     providers: api("/api/v1/providers?limit=50"),
-    sla: api("/api/v1/sla"),
+    sla: api("/api/v1/sla?limit=50"),
     anomalies: api("/api/v1/anomalies?limit=10"),
     insights: api("/api/v1/insights?limit=10"),
     budgets: api("/api/v1/budgets"),

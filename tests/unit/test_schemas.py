@@ -43,6 +43,7 @@ from schemas import (
     RootCauseScope,
     SchedulerFeedback,
     Severity,
+    SloStatus,
     WorkloadEvent,
     WorkloadEventKind,
     WorkloadSample,
@@ -345,6 +346,32 @@ def alert_actions(draw: st.DrawFn) -> AlertAction:
     )
 
 
+@st.composite
+def slo_statuses(draw: st.DrawFn) -> SloStatus:
+    total = draw(st.integers(0, 10**9))
+    return SloStatus(
+        entity_type=draw(st.sampled_from(list(EntityType))),
+        entity_id=draw(ids),
+        slo_key=draw(names),
+        name=draw(names),
+        objective=draw(floats(0.0, 1.0).filter(lambda x: 0 < x < 1)),
+        sli=draw(st.sampled_from(["availability", "throughput", "latency_p95"])),
+        target=draw(st.none() | floats()),
+        period_ms=draw(st.integers(1, 10**10)),
+        good_events=draw(st.integers(0, total)),
+        total_events=total,
+        compliance=draw(unit),
+        error_budget_remaining=draw(floats(hi=1.0)),
+        burn_rates=draw(
+            st.dictionaries(
+                st.from_regex(r"[1-9][0-9]{0,2}[dhms]", fullmatch=True), nonneg, max_size=5
+            )
+        ),
+        burn_rate=draw(nonneg),
+        window_end_ms=draw(ts),
+    )
+
+
 STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     ProviderSample: provider_samples(),
     WorkloadSample: workload_samples,
@@ -363,6 +390,7 @@ STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     Report: reports(),
     DeadLetter: dead_letters,
     AlertAction: alert_actions(),
+    SloStatus: slo_statuses(),
 }
 
 # ---------------------------------------------------------------------------
@@ -426,6 +454,7 @@ def test_topic_records_match_contract() -> None:
         "perf.reports": Report,
         "perf.dlq": DeadLetter,
         "perf.alert_actions": AlertAction,
+        "perf.slo": SloStatus,
     }
     assert expected == TOPIC_RECORDS
 
