@@ -7,8 +7,11 @@ partition whenever its clock (newest window end) advances
 (:func:`alerts.state.evaluate_absence`), and burn-rate rules on the windows of their
 entity type (:func:`alerts.burn_windows.observe_burn_window`, then
 :func:`alerts.state.evaluate_burn`). ``evaluate_anomaly_rules``
-(``perf.anomalies``): anomaly rules (:func:`alerts.state.evaluate_anomaly`). Every alert
-is sent durably (key = fingerprint, the operators' dedup key), then pushed to
+(``perf.anomalies``): anomaly rules (:func:`alerts.state.evaluate_anomaly`).
+``evaluate_budget_rules`` (``perf.budgets``, from the ``budgets`` role): budget rules on
+each tenant's status (:func:`alerts.state.evaluate_budget`; fingerprint per tenant, so a
+tenant projected to exhaust its budget within the rule's ``warn_before`` pages once).
+Every alert is sent durably (key = fingerprint, the operators' dedup key), then pushed to
 Alertmanager when one is configured (best effort), then the new state is stored in
 table ``fingerprint_to_alert_state``. Replayed windows and anomalies are ignored by the
 state machine, so no alert is sent twice for one transition.
@@ -38,7 +41,7 @@ from agents.outputs import dead_letter, persist_durably, send_dead_letters, send
 from alerts.burn_windows import observe_burn_window
 from alerts.inhibition import Dispatcher
 from alerts.rules import Rule, ThresholdRule
-from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
+from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
 from alerts.slo_status import slo_statuses
 from alerts.state import (
     AlertState,
@@ -46,10 +49,11 @@ from alerts.state import (
     evaluate,
     evaluate_absence,
     evaluate_anomaly,
+    evaluate_budget,
     evaluate_burn,
     evaluate_quiet,
 )
-from schemas import Alert, Anomaly, DecodeError, MetricWindow, decode
+from schemas import Alert, Anomaly, DecodeError, MetricWindow, TenantBudgetStatus, decode
 from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
@@ -90,16 +94,19 @@ def register_alert_agent(
     release_delay_ms: int = 600_000,
     burn_table: TableT[Any, Any] | None = None,
     slo_topic: TopicT | None = None,
+    budgets_source: TopicT | None = None,
 ) -> None:
     """Wire threshold, absence and burn-rate rules to ``source`` windows, anomaly rules to
     ``anomalies_source``; burn-rate rules need ``burn_table``, and publish the SLO status
-    of their trackers on ``slo_topic`` when one is given."""
+    of their trackers on ``slo_topic`` when one is given; budget rules to the tenant
+    statuses of ``budgets_source`` (``perf.budgets``)."""
     thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
     burns = [r for r in rules if isinstance(r, BurnRateRule)]
     if burns and burn_table is None:
         raise ValueError("burn-rate rules need a burn_table for their trackers")
     anomaly_rules = [r for r in rules if isinstance(r, AnomalyRule)]
     absences = [r for r in rules if isinstance(r, AbsenceRule)]
+    budget_rules = [r for r in rules if isinstance(r, BudgetRule)]
     # Absence: per source partition, the entities seen and their last window end, and the
     # partition's clock (newest window end). The table keeps "last_seen:<type>:<id>" so a
     # restarted worker still knows the entities that went silent meanwhile.
@@ -221,6 +228,13 @@ def register_alert_agent(
             new, alert = evaluate_anomaly(rule, state, anomaly)
             await emit(key, state, new, alert, partition, anomaly.ts_ms)
 
+    async def on_budget(status: TenantBudgetStatus, partition: int) -> None:
+        for rule in budget_rules:
+            key = rule.fingerprint(status.tenant_id)
+            state = state_from_json(table.get(key))
+            new, alert = evaluate_budget(rule, state, status)
+            await emit(key, state, new, alert, partition, status.as_of_ms)
+
     async def evaluate_threshold_rules(stream: StreamT[Any]) -> None:
         async for event in stream.events():
             msg = event.message
@@ -250,7 +264,23 @@ def register_alert_agent(
                 letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
                 await send_dead_letters(dlq_topic, [letter], metrics, "perf.anomalies")
 
+    async def evaluate_budget_rules(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            metrics.events_in.labels(topic="perf.budgets").inc()
+            try:
+                await on_budget(decode(TenantBudgetStatus, msg.value or b""), msg.partition)
+            except DecodeError as exc:
+                letter = dead_letter(msg, exc.reason, exc.error_type)
+                await send_dead_letters(dlq_topic, [letter], metrics, "perf.budgets")
+            except Exception as exc:
+                log.exception("cannot evaluate budget rules on %s@%d", msg.topic, msg.offset)
+                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
+                await send_dead_letters(dlq_topic, [letter], metrics, "perf.budgets")
+
     app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
+    if budgets_source is not None and budget_rules:
+        app.agent(budgets_source, name="evaluate_budget_rules")(evaluate_budget_rules)
     if anomalies_source is not None and anomaly_rules:
         app.agent(anomalies_source, name="evaluate_anomaly_rules")(evaluate_anomaly_rules)
     if alertmanager is not None:

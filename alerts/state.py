@@ -40,8 +40,15 @@ from __future__ import annotations
 from alerts.lifecycle import AlertState, Observation, Phase, advance
 from alerts.rule_base import RuleBase
 from alerts.rules import ThresholdRule
-from alerts.signal_rules import AbsenceRule, AnomalyRule, BurnRateRule
-from schemas import Alert, AlertStatus, Anomaly, MetricWindow, alert_fingerprint
+from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
+from schemas import (
+    Alert,
+    AlertStatus,
+    Anomaly,
+    MetricWindow,
+    TenantBudgetStatus,
+    alert_fingerprint,
+)
 
 __all__ = [
     "AlertState",
@@ -50,6 +57,7 @@ __all__ = [
     "evaluate",
     "evaluate_absence",
     "evaluate_anomaly",
+    "evaluate_budget",
     "evaluate_burn",
     "evaluate_quiet",
     "observe_window",
@@ -291,3 +299,29 @@ def evaluate_burn(
     <AlertStatus.RESOLVED: 'resolved'>
     """
     return _apply(rule, state, entity_id, obs)
+
+
+def evaluate_budget(
+    rule: BudgetRule, state: AlertState, status: TenantBudgetStatus
+) -> tuple[AlertState, Alert | None]:
+    """Advance a budget rule by one tenant budget status (``perf.budgets``).
+
+    The observation is the status's hours to projected exhaustion (``None``: not within
+    the period) at its ``as_of_ms``; a status not newer than the last one is ignored.
+
+    Examples
+    --------
+    >>> rule = BudgetRule(name="Budget", severity="warning", warn_before="12h")
+    >>> s = TenantBudgetStatus(tenant_id="acme", period="day", period_start_ms=10**12,
+    ...     period_end_ms=10**12 + 86_400_000, limit_usd=10.0, spent_usd=9.0,
+    ...     remaining_usd=1.0, burn_usd_per_h=1.0, forecast_usd=30.0,
+    ...     exhaustion_ms=10**12 + 3_600_000, hours_to_exhaustion=1.0, as_of_ms=10**12)
+    >>> state, alert = evaluate_budget(rule, AlertState(), s)
+    >>> alert.status, alert.labels["entity_id"], alert.annotations
+    (<AlertStatus.FIRING: 'firing'>, 'acme', {})
+    >>> evaluate_budget(rule, state, s)[1] is None  # the same status again
+    True
+    """
+    hours = status.hours_to_exhaustion
+    obs = rule.observe(status.as_of_ms, float("inf") if hours is None else hours)
+    return _apply(rule, state, status.tenant_id, obs)

@@ -35,6 +35,7 @@ from schemas import (
     Recommendation,
     Record,
     SloStatus,
+    TenantBudgetStatus,
     WorkloadEvent,
     decode,
 )
@@ -136,6 +137,8 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, A
         new = readmodel.apply_recommendation(current, record)
     elif isinstance(record, SloStatus):
         new = readmodel.apply_slo_status(current, record)
+    elif isinstance(record, TenantBudgetStatus):
+        new = readmodel.apply_budget_status(current, record)
     elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
         # Acknowledgements live on their alert (same key: the fingerprint).
         name = "fingerprint_to_alert"
@@ -201,7 +204,7 @@ def _key_of(record: Record) -> str:
     """The key a record would have on its topic (for producers that sent none)."""
     if isinstance(record, SloStatus):
         return record.key
-    for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id"):
+    for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id", "tenant_id"):
         value = getattr(record, name, None)
         if isinstance(value, str) and value:
             return value

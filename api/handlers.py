@@ -339,7 +339,8 @@ class ApiHandlers:
         return ItemList[SlaStatus](items=rows[: call.params["limit"]])
 
     async def budgets(self, call: Call) -> BaseModel:
-        return ItemList[BudgetStatus](items=[])
+        rows = readmodel.budget_statuses((await self.values("tenant_to_budget", call)).values())
+        return ItemList[BudgetStatus](items=rows[: call.params["limit"]])
 
     async def optimize_placement(self, call: Call) -> BaseModel:
         assert isinstance(call.body, WorkloadSpec)

@@ -300,7 +300,9 @@ ROUTES: tuple[Route, ...] = (
         "get",
         "/api/v1/budgets",
         "reader",
-        "Spend against budget per tenant (empty until budget tracking writes it)",
+        "Spend against budget per tenant in its current period (perf.budgets, from the "
+        "budgets role): spent, limit, burn, forecast at period end, projected exhaustion; "
+        "earliest exhaustion first, then highest share spent",
         ItemList[BudgetStatus],
         params=(LIMIT,),
     ),

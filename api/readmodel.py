@@ -27,6 +27,7 @@ from typing import Any
 from api.resources import (
     Acknowledgement,
     AlertView,
+    BudgetStatus,
     EntityMetrics,
     FleetSummary,
     LeaderboardRow,
@@ -49,6 +50,7 @@ from schemas import (
     RecommendationStatus,
     Record,
     SloStatus,
+    TenantBudgetStatus,
     WorkloadEvent,
 )
 from sim.gpus import GPU_MODELS
@@ -66,6 +68,7 @@ TABLES: dict[str, tuple[type[Record], str]] = {
     "perf.recommendations": (Recommendation, "recommendation_to_view"),
     "perf.alert_actions": (AlertAction, "silence_to_action"),
     "perf.slo": (SloStatus, "slo_to_status"),
+    "perf.budgets": (TenantBudgetStatus, "tenant_to_budget"),
 }
 
 #: How much history each value keeps (windows in a series, alert transitions, ...).
@@ -314,6 +317,46 @@ def sla_statuses(slos: Iterable[Value], workloads: Mapping[str, Value]) -> list[
     return rows
 
 
+def apply_budget_status(state: Value | None, status: TenantBudgetStatus) -> Value:
+    """A tenant's latest budget status: the newest by ``as_of_ms`` wins."""
+    if state is not None and state["as_of_ms"] >= status.as_of_ms:
+        return state
+    return _dump(status)
+
+
+def budget_statuses(values: Iterable[Value]) -> list[BudgetStatus]:
+    """Tenant budget statuses for the API, worst first: earliest projected exhaustion
+    (overspent tenants have it now), then the highest share of the limit spent.
+
+    >>> base = {"period": "month", "period_start_ms": 0, "period_end_ms": 10**9,
+    ...         "limit_usd": 100.0, "remaining_usd": 0.0, "burn_usd_per_h": 1.0,
+    ...         "forecast_usd": 50.0, "exhaustion_ms": None, "hours_to_exhaustion": None,
+    ...         "as_of_ms": 5, "schema_version": 1}
+    >>> rows = budget_statuses([{**base, "tenant_id": "a", "spent_usd": 10.0},
+    ...                         {**base, "tenant_id": "b", "spent_usd": 40.0},
+    ...                         {**base, "tenant_id": "c", "spent_usd": 5.0,
+    ...                          "exhaustion_ms": 900, "hours_to_exhaustion": 0.1}])
+    >>> [(r.tenant_id, r.fraction_spent) for r in rows]
+    [('c', 0.05), ('b', 0.4), ('a', 0.1)]
+    """
+    rows = [
+        BudgetStatus(
+            **{k: v for k, v in value.items() if k != "schema_version"},
+            fraction_spent=value["spent_usd"] / value["limit_usd"],
+        )
+        for value in values
+    ]
+    rows.sort(
+        key=lambda r: (
+            r.exhaustion_ms is None,
+            r.exhaustion_ms or 0,
+            -r.fraction_spent,
+            r.tenant_id,
+        )
+    )
+    return rows
+
+
 def _gpu_prior(gpu_model: str) -> float | None:
     model = GPU_MODELS.get(gpu_model)
     if model is None:
@@ -413,6 +456,7 @@ __all__ = [
     "TABLES",
     "apply_acknowledgement",
     "apply_alert",
+    "apply_budget_status",
     "apply_metric_window",
     "apply_provider_info",
     "apply_recent",
@@ -420,6 +464,7 @@ __all__ = [
     "apply_silence",
     "apply_slo_status",
     "apply_workload_event",
+    "budget_statuses",
     "decide",
     "fleet_summary",
     "leaderboard",

@@ -224,13 +224,28 @@ class SlaStatus(Resource):
 
 
 class BudgetStatus(Resource):
-    """Spend against budget of one tenant (filled once the budget tracking writes it)."""
+    """Spend against budget of one tenant in its current period, from ``perf.budgets``.
+
+    The figures are those of the ``budgets`` role after the tenant's newest counted
+    workload window (``schemas.TenantBudgetStatus``): spend so far in the calendar
+    period (UTC), the limit from the budget file, burn rate (USD/h over the trailing
+    6 h), the linear forecast of the spend at the period's end and, when the forecast
+    reaches the limit within the period, when (``exhaustion_ms``; ``None`` otherwise).
+    """
 
     tenant_id: str
-    period: str
+    period: Literal["day", "week", "month"]
+    period_start_ms: int
+    period_end_ms: int
+    limit_usd: float = Field(gt=0.0)
     spent_usd: float = Field(ge=0.0)
-    budget_usd: float = Field(ge=0.0)
+    remaining_usd: float
+    fraction_spent: float = Field(ge=0.0)
+    burn_usd_per_h: float = Field(ge=0.0)
     forecast_usd: float = Field(ge=0.0)
+    exhaustion_ms: int | None = None
+    hours_to_exhaustion: float | None = Field(default=None, ge=0.0)
+    as_of_ms: int
 
 
 class FleetSummary(Resource):

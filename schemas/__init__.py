@@ -13,6 +13,7 @@ simulators, models and stream processors can all share it cheaply.
 from schemas.alert_actions import AlertAction, AlertActionKind
 from schemas.alerts import Alert, AlertStatus, Severity, alert_fingerprint
 from schemas.base import Id, Record
+from schemas.budgets import TenantBudgetStatus
 from schemas.catalog import ProviderInfo, ProviderStatus
 from schemas.codec import TOPIC_RECORDS, DecodeError, decode, encode
 from schemas.dlq import DeadLetter
@@ -62,6 +63,7 @@ __all__ = [
     "SchedulerFeedback",
     "Severity",
     "SloStatus",
+    "TenantBudgetStatus",
     "WorkloadEvent",
     "WorkloadEventKind",
     "WorkloadSample",

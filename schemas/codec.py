@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from schemas.alert_actions import AlertAction
 from schemas.alerts import Alert
 from schemas.base import Record
+from schemas.budgets import TenantBudgetStatus
 from schemas.catalog import ProviderInfo
 from schemas.dlq import DeadLetter
 from schemas.insights import Anomaly, Insight
@@ -46,6 +47,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "perf.dlq": DeadLetter,
     "perf.alert_actions": AlertAction,
     "perf.slo": SloStatus,
+    "perf.budgets": TenantBudgetStatus,
 }
 
 

@@ -18,6 +18,7 @@ from agents.alertmanager import AlertmanagerClient
 from agents.analysis import register_analysis_agents
 from agents.anomalies import register_anomaly_agent
 from agents.approvals import register_approval_agents
+from agents.budgets import register_budget_agents
 from agents.fleet import register_fleet_agents
 from agents.recommendations import register_recommendation_agents
 from agents.reports import register_report_jobs
@@ -35,6 +36,7 @@ from schemas import (
     MetricWindow,
     ProviderSample,
     SloStatus,
+    TenantBudgetStatus,
 )
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
@@ -185,6 +187,7 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             burn_table=app.Table("entity_to_burn_state", partitions=settings.partitions),
             slo_topic=out_topic("perf.slo", SloStatus),
             anomalies_source=in_topic("perf.anomalies"),
+            budgets_source=in_topic("perf.budgets"),
             alertmanager=alertmanager_client(settings),
         )
     if "anomalies" in roles:
@@ -218,6 +221,17 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             lifecycle=in_topic("workloads.lifecycle"),
             recommendations=in_topic("perf.recommendations"),
             recommendations_topic=out_topic("perf.recommendations", Recommendation),
+            dlq_topic=dlq_topic,
+        )
+
+    if "budgets" in roles:
+        register_budget_agents(
+            app,
+            settings=settings,
+            metrics=metrics,
+            lifecycle=in_topic("workloads.lifecycle"),
+            windows=in_topic("perf.metrics"),
+            budgets_topic=out_topic("perf.budgets", TenantBudgetStatus),
             dlq_topic=dlq_topic,
         )
 

@@ -2,7 +2,8 @@
 
 Starts (or reuses) the Kafka broker, a worker with the default roles (windows, alerts,
 anomalies, fleet, reports, api: the dashboard), a "planner" worker with the single-instance
-roles (analysis, recommendations, approvals: proposals approved by the policy book), the
+roles (analysis, recommendations, approvals: proposals approved by the policy book;
+budgets: tenant spend against the budget file), the
 reference scheduler and the simulator in real-time
 mode, as child processes that die with this one (``PR_SET_PDEATHSIG``); prints where to
 look, and on Ctrl-C or SIGTERM stops the simulator and scheduler, the workers and the
@@ -41,7 +42,7 @@ def api_lines(settings: Settings, url: str) -> list[str]:
     ]
 
 
-PLANNER_ROLES = ("analysis", "recommendations", "approvals")
+PLANNER_ROLES = ("analysis", "recommendations", "approvals", "budgets")
 
 
 @click.command("run")
@@ -106,7 +107,7 @@ def run_command(
         click.echo(f"[run] planner ({planner.settings.agents}) metrics: {planner.url}/metrics")
         click.echo(
             f"[run] kafka: {bootstrap}; outputs on perf.metrics, perf.alerts, perf.anomalies, "
-            "perf.insights, perf.recommendations, scheduler.feedback, perf.dlq"
+            "perf.insights, perf.recommendations, perf.budgets, scheduler.feedback, perf.dlq"
         )
         for line in api_lines(settings, worker.url):
             click.echo(f"[run] {line}")

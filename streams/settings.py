@@ -18,12 +18,13 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.budget_book import DEFAULT_BUDGETS_PATH
 from api.auth import parse_tokens
 from workflow.policy import DEFAULT_POLICIES_PATH
 
 ALL_AGENTS = ("windows", "alerts", "anomalies", "fleet", "reports", "api")
 # Roles a worker runs only when named in ``agents`` (not part of the default set).
-OPTIONAL_AGENTS = ("analysis", "recommendations", "approvals")
+OPTIONAL_AGENTS = ("analysis", "recommendations", "approvals", "budgets")
 
 
 class Settings(BaseSettings):
@@ -96,6 +97,15 @@ class Settings(BaseSettings):
     approval_policies: Path = DEFAULT_POLICIES_PATH
     approval_tenant_wait_s: float = Field(default=1.0, ge=0)
     approval_sweep_s: float = Field(default=10.0, gt=0)
+    # Budgets role (agents/budgets.py): the budget file (YAML, alerts/budget_book.py;
+    # COMPUTEPERF_BUDGETS), how long a workload window waits for its workload's tenant.
+    budgets_path: Path = Field(
+        default=DEFAULT_BUDGETS_PATH,
+        validation_alias=AliasChoices(
+            "COMPUTEPERF_BUDGETS", "COMPUTEPERF_BUDGETS_PATH", "budgets_path"
+        ),
+    )
+    budget_tenant_wait_s: float = Field(default=5.0, ge=0)
     # Analysis role: telemetry sampling interval (availability = samples / expected) and
     # the longest a fleet window waits for provider windows from the windows stage.
     sample_interval_ms: int = Field(default=1000, ge=1)

@@ -4,7 +4,7 @@ The broker runs with ``auto.create.topics.enable=false``, so a topic exists only
 listed here (or is one of Faust's own changelog/leader topics, which Faust declares).
 
 >>> [t.name for t in TOPICS if t.compacted]
-['providers.catalog', 'perf.recommendations', 'perf.slo']
+['providers.catalog', 'perf.recommendations', 'perf.slo', 'perf.budgets']
 >>> spec_for("perf.dlq").key
 'source topic'
 """
@@ -59,6 +59,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("perf.alert_actions", "fingerprint or silence id", retention_ms=90 * DAY_MS),
     # The latest status per entity and SLO is all that matters: compacted.
     TopicSpec("perf.slo", "<entity_type>:<entity_id>|<slo key>", compacted=True),
+    TopicSpec("perf.budgets", "tenant_id", compacted=True),
 )
 
 

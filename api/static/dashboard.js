@@ -177,8 +177,10 @@ function renderSla(items) {
 
 function renderBudgets(items) {
   fillTable("budgets", items, (tr, b) => {
-    cell(tr, b.tenant_id); cell(tr, b.period); cell(tr, fmt(b.spent_usd), "num");
-    cell(tr, fmt(b.budget_usd), "num"); cell(tr, fmt(b.forecast_usd), "num");
+    tr.dataset.tenant = b.tenant_id;
+    cell(tr, b.tenant_id); cell(tr, b.period); cell(tr, fmt(b.spent_usd), "num spent");
+    cell(tr, fmt(b.limit_usd), "num limit"); cell(tr, fmt(b.forecast_usd), "num forecast");
+    cell(tr, b.exhaustion_ms == null ? "—" : new Date(b.exhaustion_ms).toISOString().slice(0, 16).replace("T", " "), "exhaustion");
   });
 }
 

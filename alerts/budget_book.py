@@ -1,0 +1,131 @@
+"""Tenant budgets as data: a YAML file of limits per tenant and calendar period (UTC).
+
+A document maps tenant ids (and ``"*"``, the default for every tenant not listed) to a
+limit in USD per ``day``, ``week`` (Monday 00:00 UTC) or ``month`` (the default). Loading
+validates everything and names the tenant and field of the first problem.
+
+Examples
+--------
+>>> book = BudgetBook.from_dict({"budgets": {"acme": {"limit_usd": 300, "period": "day"},
+...                                          "*": {"limit_usd": 1000}}})
+>>> b = book.budget_for("acme", now_ms=1_700_000_000_000)  # 2023-11-14T22:13:20Z
+>>> b.limit_usd, b.period_start_ms, b.period_end_ms - b.period_start_ms
+(300.0, 1699920000000, 86400000)
+>>> book.budget_for("other", now_ms=1_700_000_000_000).limit_usd
+1000.0
+>>> BudgetBook.from_dict({"budgets": {"acme": {"limit_usd": 0}}})
+Traceback (most recent call last):
+  ...
+alerts.budget_book.BudgetBookError: budgets.acme.limit_usd: Input should be greater than 0
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alerts.budgets import TenantBudget
+
+__all__ = [
+    "DEFAULT_BUDGETS_PATH",
+    "BudgetBook",
+    "BudgetBookError",
+    "BudgetSpec",
+    "Period",
+    "period_bounds",
+]
+
+DEFAULT_BUDGETS_PATH = Path(__file__).resolve().parent / "budget_books" / "default.yaml"
+
+Period = Literal["day", "week", "month"]
+
+
+class BudgetBookError(ValueError):
+    """A budget file that cannot be used; the message names the file, tenant and field."""
+
+
+def period_bounds(period: Period, now_ms: int) -> tuple[int, int]:
+    """``[start, end)`` in UTC epoch ms of the calendar ``period`` holding ``now_ms``.
+
+    Examples
+    --------
+    >>> t = 1_700_000_000_000  # Tuesday 2023-11-14T22:13:20Z
+    >>> [datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+    ...  for ms in period_bounds("week", t)]
+    ['2023-11-13', '2023-11-20']
+    >>> [datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+    ...  for ms in period_bounds("month", t)]
+    ['2023-11-01', '2023-12-01']
+    >>> period_bounds("day", 86_400_000)  # a boundary belongs to the period it starts
+    (86400000, 172800000)
+    """
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        start, end = day, day + timedelta(days=1)
+    elif period == "week":
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    else:
+        start = day.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+class BudgetSpec(BaseModel):
+    """One tenant's limit per calendar period."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limit_usd: float = Field(gt=0, allow_inf_nan=False)
+    period: Period = "month"
+
+
+class BudgetBook(BaseModel):
+    """Budgets by tenant id; ``"*"`` is the default of tenants not listed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    budgets: dict[str, BudgetSpec] = {}
+
+    def spec_for(self, tenant_id: str) -> BudgetSpec | None:
+        """The tenant's own budget, else the ``"*"`` one, else ``None``."""
+        return self.budgets.get(tenant_id) or self.budgets.get("*")
+
+    def budget_for(self, tenant_id: str, now_ms: int) -> TenantBudget | None:
+        """The tenant's budget for the period holding ``now_ms`` (``None``: no budget)."""
+        spec = self.spec_for(tenant_id)
+        if spec is None:
+            return None
+        start, end = period_bounds(spec.period, now_ms)
+        return TenantBudget(
+            tenant_id=tenant_id, limit_usd=spec.limit_usd, period_start_ms=start, period_end_ms=end
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BudgetBook:
+        """Validate a parsed budget document; :class:`BudgetBookError` says what is wrong."""
+        if not isinstance(data, dict) or not isinstance(data.get("budgets", {}), dict):
+            raise BudgetBookError("a budget document is a mapping with 'budgets': {tenant: ...}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise BudgetBookError(f"{where}: {first['msg']}") from None
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_BUDGETS_PATH) -> BudgetBook:
+        """Read a YAML budget file."""
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise BudgetBookError(f"{path}: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except BudgetBookError as exc:
+            raise BudgetBookError(f"{path}: {exc}") from None
