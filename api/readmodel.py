@@ -318,8 +318,24 @@ def sla_statuses(slos: Iterable[Value], workloads: Mapping[str, Value]) -> list[
 
 
 def apply_budget_status(state: Value | None, status: TenantBudgetStatus) -> Value:
-    """A tenant's latest budget status: the newest by ``as_of_ms`` wins."""
-    if state is not None and state["as_of_ms"] >= status.as_of_ms:
+    """A tenant's latest budget status: the newest by ``as_of_ms`` wins, and at the same
+    ``as_of_ms`` (windows of several workloads end together) the one with more spent:
+    within a period spend only grows, so it holds more windows.
+
+    >>> from schemas import TenantBudgetStatus
+    >>> s = TenantBudgetStatus(tenant_id="t", period="day", period_start_ms=10**12,
+    ...     period_end_ms=10**12 + 86_400_000, limit_usd=10.0, spent_usd=1.0,
+    ...     remaining_usd=9.0, burn_usd_per_h=1.0, forecast_usd=5.0, as_of_ms=10**12 + 60_000)
+    >>> more = s.model_copy(update={"spent_usd": 1.5, "remaining_usd": 8.5})
+    >>> apply_budget_status(apply_budget_status(None, more), s)["spent_usd"]
+    1.5
+    >>> apply_budget_status(apply_budget_status(None, s), more)["spent_usd"]
+    1.5
+    """
+    if state is not None and (state["as_of_ms"], state["spent_usd"]) >= (
+        status.as_of_ms,
+        status.spent_usd,
+    ):
         return state
     return _dump(status)
 
