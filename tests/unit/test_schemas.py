@@ -44,6 +44,7 @@ from schemas import (
     SchedulerFeedback,
     Severity,
     SloStatus,
+    TenantBudgetStatus,
     WorkloadEvent,
     WorkloadEventKind,
     WorkloadSample,
@@ -372,6 +373,30 @@ def slo_statuses(draw: st.DrawFn) -> SloStatus:
     )
 
 
+@st.composite
+def tenant_budget_statuses(draw: st.DrawFn) -> TenantBudgetStatus:
+    start = draw(st.integers(TS_MIN_MS, TS_MAX_MS - 1))
+    end = draw(st.integers(start + 1, TS_MAX_MS))
+    as_of = draw(st.integers(start, end))
+    limit = draw(floats(0.0).filter(lambda x: x > 0))
+    spent = draw(nonneg)
+    exhaustion = draw(st.none() | st.integers(as_of, TS_MAX_MS))
+    return TenantBudgetStatus(
+        tenant_id=draw(ids),
+        period=draw(st.sampled_from(["day", "week", "month"])),
+        period_start_ms=start,
+        period_end_ms=end,
+        limit_usd=limit,
+        spent_usd=spent,
+        remaining_usd=limit - spent,
+        burn_usd_per_h=draw(nonneg),
+        forecast_usd=draw(nonneg),
+        exhaustion_ms=exhaustion,
+        hours_to_exhaustion=None if exhaustion is None else (exhaustion - as_of) / 3.6e6,
+        as_of_ms=as_of,
+    )
+
+
 STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     ProviderSample: provider_samples(),
     WorkloadSample: workload_samples,
@@ -391,6 +416,7 @@ STRATEGIES: dict[type[Record], st.SearchStrategy[Any]] = {
     DeadLetter: dead_letters,
     AlertAction: alert_actions(),
     SloStatus: slo_statuses(),
+    TenantBudgetStatus: tenant_budget_statuses(),
 }
 
 # ---------------------------------------------------------------------------
@@ -455,6 +481,7 @@ def test_topic_records_match_contract() -> None:
         "perf.dlq": DeadLetter,
         "perf.alert_actions": AlertAction,
         "perf.slo": SloStatus,
+        "perf.budgets": TenantBudgetStatus,
     }
     assert expected == TOPIC_RECORDS
 
