@@ -10,9 +10,9 @@ to the stream queues, past their committed offsets, and the clear throws them aw
 consumer's position is beyond them: they are never read again, their offsets are never
 acknowledged, and Faust's commit stops at the gap. Windows of those records are lost and
 the partition looks unconsumed (lag that never falls) until the next rebalance. The seek
-is slow on a loaded broker, so it happened in the full test suite and not alone
-(``tests/integration/test_scale_and_recovery.py``: a restarted worker discarded 466
-telemetry records, 80 windows missing).
+is slow on a loaded machine or broker, so it happened in the full test suite and not alone
+(``tests/integration/test_scale_and_recovery.py`` under CPU load: a restarted worker
+discarded 466 telemetry records, 80 windows missing).
 
 Upstream: faust-streaming#596 (open) describes this race; #217 (issue #216) and #253
 fixed the same ordering for the case where the consumer's flow was stopped, not for a
