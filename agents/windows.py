@@ -12,9 +12,9 @@ wall clock (a processing-time fallback, like Flink's idleness), so the last wind
 stream that stops still close.
 
 State: table ``<entity>_to_window_state`` keyed by entity id (UTF-8 keys, so the changelog
-is co-partitioned with the source topic), value :meth:`SeriesWindows.to_state` as JSON. The
-partition's watermark is derived from it (max ``last_ts_ms`` of its series), so it is
-recovered together with the state after a crash.
+is co-partitioned with the source topic), value :meth:`SeriesWindows.to_state` as JSON, plus
+one record per partition with its watermark (``WATERMARK_KEY``), written once the states it
+depends on are durable and recovered with them after a crash.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from models.windows import (
     TumblingWindows,
     Watermark,
     WindowAccumulator,
+    recovered_watermark,
 )
 from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
 from streams.metrics import PipelineMetrics
@@ -61,6 +62,13 @@ class PartitionState:
     open_keys: set[str] = field(default_factory=set)
     last_arrival_s: float = field(default_factory=time.monotonic)
     last_offset: int = -1
+    #: The watermark last written to the table (the partition's record, below).
+    durable_watermark_ms: int = NO_WATERMARK
+
+
+#: Table key of a partition's watermark record (``{"p": partition, "watermark_ms": ...}``),
+#: written once the states it depends on are durable; not an entity id (those are text).
+WATERMARK_KEY = "\x00watermark/{}"
 
 
 class WindowAggregator:
@@ -128,15 +136,24 @@ class WindowAggregator:
         part = self.partitions.get(p)
         if part is None:
             # First use since assignment: rebuild the index and the watermark from the
-            # recovered table (the watermark is the newest event time seen, less grace).
+            # recovered table (the partition's watermark record and its keys' states).
             part = self.partitions[p] = PartitionState()
+            recovered: list[SeriesWindows] = []
             for key, state in self.table.items():
                 if state is None or state.get("p") != p:
                     continue
+                if key == WATERMARK_KEY.format(p):
+                    part.durable_watermark_ms = state["watermark_ms"]
+                    continue
                 series = self.series[key] = SeriesWindows.from_state(state)
+                recovered.append(series)
                 if series.windows:
                     part.open_keys.add(key)
-                part.watermark.advance(series.last_ts_ms, self.settings.grace_ms)
+            # The durable watermark, not the newest event time less grace: a crash can
+            # leave some keys of a batch written and others not.
+            part.watermark = recovered_watermark(
+                recovered, part.durable_watermark_ms, self.settings.grace_ms
+            )
         return part
 
     def _series(self, key: str, p: int) -> SeriesWindows:
@@ -145,9 +162,24 @@ class WindowAggregator:
             series = self.series[key] = SeriesWindows(partition=p)
         return series
 
-    async def _persist(self, keys: Iterable[str]) -> None:
+    async def _persist(
+        self, keys: Iterable[str], watermark: tuple[PartitionState, int, int] | None = None
+    ) -> None:
+        """Write the states of ``keys`` and, with ``(part, p, wm)``, partition ``p``'s watermark.
+
+        A watermark may only be written once every state it depends on is durable (the
+        batch's states first, then, in close_partition, the watermark), so that a restart
+        never starts ahead of a key whose last write was lost.
+        """
         items = [(key, self.series[key].to_state(), self.series[key].partition) for key in keys]
+        if watermark is not None:
+            part, p, wm = watermark
+            if wm > part.durable_watermark_ms:
+                items.append((WATERMARK_KEY.format(p), {"p": p, "watermark_ms": wm}, p))
         await persist_durably(self.table, items)
+        if watermark is not None:
+            part, _, wm = watermark
+            part.durable_watermark_ms = max(part.durable_watermark_ms, wm)
 
     # -- processing --------------------------------------------------------------------
 
@@ -180,10 +212,12 @@ class WindowAggregator:
             watermark_ms=before,
             offset=msg.offset,
         )
+        grace_ms = self.settings.grace_ms
         if outcome is Outcome.ACCEPTED:
             touched.add(key)
             part.open_keys.add(key)
-            if part.watermark.advance(series.last_ts_ms, self.settings.grace_ms) > before:
+            part.watermark.advance(series.last_ts_ms, grace_ms)
+            if part.watermark.catch_up(series.last_ts_ms, grace_ms) > before:
                 advanced.add(p)
             return None
         if outcome is Outcome.LATE:
@@ -192,6 +226,9 @@ class WindowAggregator:
             reason = f"late: window ending {end} already closed (watermark {before})"
             return dead_letter(msg, reason, "late")
         self.metrics.duplicates.labels(topic=self.source_name).inc()
+        # A replayed record moves a recovered watermark up as it did the first time.
+        if part.watermark.catch_up(sample.ts_ms, grace_ms) > before:  # type: ignore[attr-defined]
+            advanced.add(p)
         return None
 
     async def process(self, events: list[EventT[Any]]) -> None:
@@ -243,6 +280,7 @@ class WindowAggregator:
                 closed.append((key, start, acc))
         if not out:
             await self._notify_closed(p, wm, closed)
+            await self._persist([], (part, p, wm))
             return 0
         # In event-time order across keys (not key by key), so consumers that keep a
         # partition clock - absence rules - see time advance as it did, however many
@@ -260,7 +298,7 @@ class WindowAggregator:
             self.windows.close(series, watermark_ms=wm)
             if not series.windows:
                 part.open_keys.discard(key)
-        await self._persist(changed)
+        await self._persist(changed, (part, p, wm))
         return len(out)
 
     async def _notify_closed(

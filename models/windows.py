@@ -26,7 +26,7 @@ from 0 sends newer times, and is accepted. Nothing is counted twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -98,7 +98,12 @@ class SeriesWindows:
 
 @dataclass
 class Watermark:
-    """Per-partition event-time progress: ``max event time seen - grace``."""
+    """Per-partition event-time progress: ``max event time seen - grace``.
+
+    After a restart the value can be below ``max_event_ms - grace``
+    (:func:`recovered_watermark`); replayed events then move it up again
+    (:meth:`catch_up`), one by one, as they did the first time.
+    """
 
     max_event_ms: int = NO_WATERMARK
     value_ms: int = NO_WATERMARK
@@ -109,6 +114,44 @@ class Watermark:
             self.max_event_ms = ts_ms
             self.value_ms = max(self.value_ms, ts_ms - grace_ms)
         return self.value_ms
+
+    def catch_up(self, ts_ms: int, grace_ms: int) -> int:
+        """Observe a replayed event time: a recovered value moves up as it did the first time.
+
+        Changes nothing while the value is ``max_event_ms - grace`` (no restart since).
+
+        >>> wm = Watermark(max_event_ms=90_000, value_ms=50_000)
+        >>> wm.catch_up(70_000, 1_000), wm.catch_up(60_000, 1_000), wm.max_event_ms
+        (69000, 69000, 90000)
+        """
+        self.value_ms = max(self.value_ms, min(ts_ms, self.max_event_ms) - grace_ms)
+        return self.value_ms
+
+
+def recovered_watermark(
+    series: Iterable[SeriesWindows], durable_ms: int, grace_ms: int
+) -> Watermark:
+    """The watermark of a partition rebuilt from its durable state after a restart.
+
+    ``durable_ms`` is the partition's watermark as last written *after* the states it
+    depends on were durable (``NO_WATERMARK``: none written yet). It, not the newest event
+    time less grace, is the value: the keys one batch touched are written as separate
+    records, so a crash can leave some of them written and others not, and the newest
+    ``last_ts_ms`` may belong to a key that is ahead of the others. A watermark derived
+    from it would make the others' replayed samples late (lost windows). Replayed records
+    move the value up again (:meth:`Watermark.catch_up`). ``max_event_ms`` is the newest
+    event time, for the idle fallback.
+
+    >>> a = SeriesWindows(partition=0, last_ts_ms=90_000)  # written, ahead
+    >>> b = SeriesWindows(partition=0, last_ts_ms=60_000)  # its last write was lost
+    >>> wm = recovered_watermark([a, b], durable_ms=59_000, grace_ms=1_000)
+    >>> wm.value_ms, wm.max_event_ms
+    (59000, 90000)
+    """
+    watermark = Watermark(value_ms=durable_ms)
+    for s in series:
+        watermark.max_event_ms = max(watermark.max_event_ms, s.last_ts_ms)
+    return watermark
 
 
 @dataclass(frozen=True)

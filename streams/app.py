@@ -41,6 +41,7 @@ from schemas import (
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
 from streams.metrics import PipelineMetrics
+from streams.recovery import ComputeperfTableManager
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.transport import FastHandoffConsumer
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         # Faust's /table/ pages would serve every table, the API's read model included,
         # to anyone: the HTTP API (with its tokens) is the way in.
         web_tables_enabled=False,
+        # Recovery that does not drop the first input records after it (faust#596).
+        TableManager=ComputeperfTableManager,
         **faust_options,
     )
     app.settings = settings

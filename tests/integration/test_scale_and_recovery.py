@@ -60,15 +60,6 @@ def reference_windows(
         worker.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "KNOWN BUG, open (docs/architecture.md 'Not built yet'): in the full suite the "
-        "restarted worker sometimes finishes table recovery without reading the changelogs "
-        "(Recovery 'Done reading' at once with highwater > offset) and then leaves "
-        "partitions unconsumed; passes when run alone. Must be fixed, not kept."
-    ),
-)
 def test_sigkill_mid_run_loses_no_window(kafka_bootstrap: str, tmp_path: Path) -> None:
     scenario = thermal_scenario(**SCENARIO)
     expected = reference_windows(scenario, kafka_bootstrap, tmp_path)
