@@ -46,7 +46,8 @@ from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.transport import FastHandoffConsumer
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "default.yaml"
+# Every rule file of alerts/rules/ (thresholds, outages, anomalies, SLO burn rates, budgets).
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules"
 
 
 class ComputeperfApp(faust.App):

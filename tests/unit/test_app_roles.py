@@ -8,16 +8,19 @@ from pydantic import ValidationError
 from streams.app import create_app
 from streams.settings import ALL_AGENTS, Settings
 
+# The default rules (alerts/rules/) include anomaly and budget rules: their agents run too.
+ALERT_AGENTS = {"evaluate_threshold_rules", "evaluate_anomaly_rules", "evaluate_budget_rules"}
+
 
 @pytest.mark.parametrize(
     ("agents", "expected"),
     [
         (
             "windows,alerts,anomalies",
-            {"aggregate_provider_windows", "evaluate_threshold_rules", "score_entity_windows"},
+            {"aggregate_provider_windows", "score_entity_windows", *ALERT_AGENTS},
         ),
         ("api", {"maintain_read_model"}),
-        ("windows,alerts", {"aggregate_provider_windows", "evaluate_threshold_rules"}),
+        ("windows,alerts", {"aggregate_provider_windows", *ALERT_AGENTS}),
         ("anomalies", {"score_entity_windows"}),
         (
             "fleet",
