@@ -163,22 +163,19 @@ class WindowAggregator:
         return series
 
     async def _persist(
-        self, keys: Iterable[str], watermark: tuple[PartitionState, int, int] | None = None
+        self, keys: Iterable[str], watermarks: Iterable[tuple[PartitionState, int, int]] = ()
     ) -> None:
-        """Write the states of ``keys`` and, with ``(part, p, wm)``, partition ``p``'s watermark.
+        """Write the states of ``keys`` and, per ``(part, p, wm)``, partition ``p``'s watermark.
 
         A watermark may only be written once every state it depends on is durable (the
         batch's states first, then, in close_partition, the watermark), so that a restart
         never starts ahead of a key whose last write was lost.
         """
         items = [(key, self.series[key].to_state(), self.series[key].partition) for key in keys]
-        if watermark is not None:
-            part, p, wm = watermark
-            if wm > part.durable_watermark_ms:
-                items.append((WATERMARK_KEY.format(p), {"p": p, "watermark_ms": wm}, p))
+        moved = [(part, p, wm) for part, p, wm in watermarks if wm > part.durable_watermark_ms]
+        items += [(WATERMARK_KEY.format(p), {"p": p, "watermark_ms": wm}, p) for _, p, wm in moved]
         await persist_durably(self.table, items)
-        if watermark is not None:
-            part, _, wm = watermark
+        for part, _, wm in moved:
             part.durable_watermark_ms = max(part.durable_watermark_ms, wm)
 
     # -- processing --------------------------------------------------------------------
@@ -254,15 +251,27 @@ class WindowAggregator:
         self.metrics.events_in.labels(topic=self.source_name).inc(len(events))
         await send_dead_letters(self.dlq_topic, letters, self.metrics, self.source_name)
         await self._persist(touched)
+        # Partitions whose watermark moved without closing a window: their watermark
+        # records go in one write after the loop (one round trip per batch, not one per
+        # partition: it is on the latency path).
+        moved: list[tuple[PartitionState, int, int]] = []
         for p in sorted(advanced):
-            await self.close_partition(p)
+            await self.close_partition(p, moved)
+        if moved:
+            await self._persist([], moved)
         elapsed = time.monotonic() - started
         hist = self.metrics.processing_latency.labels(topic=self.source_name)
         for _ in range(len(events)):
             hist.observe(elapsed)
 
-    async def close_partition(self, p: int) -> int:
-        """Emit and forget every window of partition ``p`` that its watermark passed."""
+    async def close_partition(
+        self, p: int, moved: list[tuple[PartitionState, int, int]] | None = None
+    ) -> int:
+        """Emit and forget every window of partition ``p`` that its watermark passed.
+
+        When none is ready, the watermark record is written now or, given ``moved``,
+        appended to it for the caller to write (after this batch's states, as required).
+        """
         part = self.partitions.get(p)
         if part is None:
             return 0
@@ -280,7 +289,10 @@ class WindowAggregator:
                 closed.append((key, start, acc))
         if not out:
             await self._notify_closed(p, wm, closed)
-            await self._persist([], (part, p, wm))
+            if moved is None:
+                await self._persist([], [(part, p, wm)])
+            else:
+                moved.append((part, p, wm))
             return 0
         # In event-time order across keys (not key by key), so consumers that keep a
         # partition clock - absence rules - see time advance as it did, however many
@@ -298,7 +310,7 @@ class WindowAggregator:
             self.windows.close(series, watermark_ms=wm)
             if not series.windows:
                 part.open_keys.discard(key)
-        await self._persist(changed, (part, p, wm))
+        await self._persist(changed, [(part, p, wm)])
         return len(out)
 
     async def _notify_closed(

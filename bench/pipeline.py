@@ -7,9 +7,10 @@ Three phases, each on fresh topics of the same broker, printed as one JSON objec
 2. **pipeline** — a real ``computeperf worker`` process consumes the same N records (with
    historical event times) from a backlog; throughput = N / time from its first to its
    last processed record, read from its ``/metrics`` counter.
-3. **latency** — a fresh worker, and samples produced at ``--rate`` per second with event
-   time = produce time; for each sample, e2e latency = the Kafka timestamp of the window
-   record that contains it minus the sample's produce time. Windows still open when
+3. **latency** — a fresh worker, once ready (``/readyz``: tables recovered), and samples
+   produced at ``--rate`` per second with event time = produce time; for each sample,
+   e2e latency = the Kafka timestamp of the window record that contains it minus the
+   sample's produce time. Windows still open when
    production stops (closed later by the idle timeout) are left out.
 
 ``ratio`` = pipeline / passthrough events per second (the first target is >= 0.25).
@@ -282,6 +283,8 @@ def run_bench(
         asyncio.run(ensure_topics(live))
         live_worker = WorkerProcess(live, tmp / "latency-worker.log")
         workers.append(live_worker.start())
+        # Steady state: the worker's start-up (table recovery) is not latency of the pipeline.
+        live_worker.wait_ready()
         latency = asyncio.run(latency_run(live, rate, duration_s))
         peak_rss = max(peak_rss, live_worker.peak_rss_mb())
         return {
@@ -293,6 +296,7 @@ def run_bench(
             "peak_rss_mb": round(peak_rss, 1),
             "window_s": window_s,
             "agents": settings.agents,
+            "rules": str(settings.rules_path or "default (every file of alerts/rules/)"),
             "latency_rate_per_s": rate,
             "partitions": settings.partitions,
             "batch_max": settings.batch_max,

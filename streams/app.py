@@ -282,4 +282,13 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "group": settings.group_id, "agents": sorted(roles)})
 
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        # Ready = the first table recovery is done and the agents consume (Faust's
+        # "Worker ready"); /healthz only says the process and its web server are up.
+        recovery = app.tables.recovery  # type: ignore[attr-defined]  # TableManager's
+        if recovery.completed.is_set():
+            return web.json({"status": "ready"})
+        return web.json({"status": "recovering"}, status=503)
+
     return app

@@ -78,6 +78,21 @@ class WorkerProcess:
                 time.sleep(0.2)
         raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log.read_text()[-4000:]}")
 
+    def wait_ready(self, timeout_s: float = 120.0) -> WorkerProcess:
+        """Wait until ``/readyz`` answers 200: tables recovered, agents consuming."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:  # noqa: S310
+                    if r.status == 200:
+                        return self
+            except OSError:  # 503 (HTTPError) while recovering, or not listening yet
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log.read_text()[-4000:]}")
+
     def metrics_text(self) -> str:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:  # noqa: S310
             return str(r.read().decode())

@@ -57,21 +57,6 @@ def window(workload: str, start_ms: int, throughput: float) -> MetricWindow:
     )
 
 
-def wait_until_ready(log: Path, timeout_s: float = 30.0) -> None:
-    """Wait for Faust's "Worker ready" (after recovery), not only for the web port.
-
-    A restarted worker handed records while still starting up was seen (1 run in 5)
-    to process two of them between "Seek stream partitions to committed offsets" and
-    "Worker ready" and then consume nothing more, with nothing logged: the restart
-    issue listed in docs/architecture.md, "Not built yet". This test is about the
-    tracker state, so it produces once the worker is ready.
-    """
-    deadline = time.monotonic() + timeout_s
-    while "Worker ready" not in log.read_text():
-        assert time.monotonic() < deadline, "worker not ready"
-        time.sleep(0.2)
-
-
 def messages(windows: list[MetricWindow]) -> list[tuple[str, str, bytes]]:
     return [("perf.metrics", f"workload:{w.entity_id}", encode(w)) for w in windows]
 
@@ -91,7 +76,7 @@ def test_burning_workload_pages_once_across_a_restart_and_resolves(
 
     worker = start_worker(settings, tmp_path, name="first")
     try:
-        wait_until_ready(tmp_path / "first.log")
+        worker.wait_ready()  # produce once its tables are recovered (/readyz)
         asyncio.run(produce(settings, messages(burning[:cut] + healthy[:cut]) + broken))
         # The broken record comes after the first windows on their partition: once it is
         # dead-lettered, their trackers are in the changelog.
@@ -100,7 +85,7 @@ def test_burning_workload_pages_once_across_a_restart_and_resolves(
         worker.stop()
     worker = start_worker(settings, tmp_path, name="second")
     try:
-        wait_until_ready(tmp_path / "second.log")
+        worker.wait_ready()
         rest = burning[cut:] + healthy[cut:] + burning[GOOD : GOOD + BAD]  # bad ones replayed
         asyncio.run(produce(settings, messages(rest)))
         records = asyncio.run(

@@ -33,7 +33,6 @@ from schemas import (
 )
 from tests.integration.api_harness import TOKENS, RunningApi
 from tests.integration.harness import drain, fresh_settings, produce, start_worker
-from tests.integration.test_alert_burn_rate import wait_until_ready
 from tests.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.kafka
@@ -130,7 +129,7 @@ def test_budgets_show_each_tenants_spend_once_with_forecast_and_page_once(
     # Before a restart: the submissions and the first 8 minutes.
     worker = start_worker(settings, tmp_path, name="before-restart")
     try:
-        wait_until_ready(tmp_path / "before-restart.log")
+        worker.wait_ready()
         messages = [("workloads.lifecycle", e.workload_id, encode(e)) for e in submitted]
         asyncio.run(produce(settings, messages + metrics_messages(first)))
         before = RunningApi(settings, worker, [])
@@ -150,7 +149,7 @@ def test_budgets_show_each_tenants_spend_once_with_forecast_and_page_once(
     worker = start_worker(settings, tmp_path)
     running = RunningApi(settings, worker, [])
     try:
-        wait_until_ready(tmp_path / "worker.log")  # the restart issue: see that helper
+        worker.wait_ready()
         asyncio.run(produce(settings, metrics_messages(rest + again)))
 
         def complete(body: dict) -> bool:
