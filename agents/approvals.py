@@ -53,17 +53,16 @@ from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
 from agents.outputs import (
-    dead_letter,
+    decode_or_dead_letter,
     guarded_agent,
     persist_durably,
-    send_dead_letters,
+    remember_tenant,
     send_durably,
 )
 from schemas import (
     DecodeError,
     Recommendation,
     RecommendationStatus,
-    WorkloadEvent,
     decode,
 )
 from streams.history import history_consumer, plan_history, read_history
@@ -212,24 +211,17 @@ class ApprovalWorker:
 
     # ------------------------------------------------------------ per event
     async def on_lifecycle(self, message: Any) -> None:
-        try:
-            event = decode(WorkloadEvent, message.value or b"")
-        except DecodeError as exc:
-            letter = dead_letter(message, exc.reason, exc.error_type)
-            await send_dead_letters(self.dlq_topic, [letter], self.metrics, "workloads.lifecycle")
-            return
-        if event.spec is None or self.tenants.get(event.workload_id) == event.spec.tenant_id:
-            return
-        await persist_durably(
-            self.tenants, [(event.workload_id, event.spec.tenant_id, message.partition)]
-        )
+        await remember_tenant(message, self.tenants, dlq_topic=self.dlq_topic, metrics=self.metrics)
 
     async def on_recommendation(self, message: Any) -> None:
-        try:
-            rec = decode(Recommendation, message.value or b"")
-        except DecodeError as exc:
-            letter = dead_letter(message, exc.reason, exc.error_type)
-            await send_dead_letters(self.dlq_topic, [letter], self.metrics, "perf.recommendations")
+        rec = await decode_or_dead_letter(
+            Recommendation,
+            message,
+            dlq_topic=self.dlq_topic,
+            metrics=self.metrics,
+            source="perf.recommendations",
+        )
+        if rec is None:
             return
         if self._decided is None:
             self._decided = await self.read_decided()

@@ -47,10 +47,10 @@ from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
 from agents.outputs import (
-    dead_letter,
+    decode_or_dead_letter,
     guarded_agent,
     persist_durably,
-    send_dead_letters,
+    remember_tenant,
     send_durably,
 )
 from alerts.budget_book import BudgetBook
@@ -63,12 +63,9 @@ from alerts.spend_ledger import (
     window_spend_usd,
 )
 from schemas import (
-    DecodeError,
     EntityType,
     MetricWindow,
     TenantBudgetStatus,
-    WorkloadEvent,
-    decode,
 )
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
@@ -134,24 +131,17 @@ class BudgetWorker:
 
     # ------------------------------------------------------------ per event
     async def on_lifecycle(self, message: Any) -> None:
-        try:
-            event = decode(WorkloadEvent, message.value or b"")
-        except DecodeError as exc:
-            letter = dead_letter(message, exc.reason, exc.error_type)
-            await send_dead_letters(self.dlq_topic, [letter], self.metrics, "workloads.lifecycle")
-            return
-        if event.spec is None or self.tenants.get(event.workload_id) == event.spec.tenant_id:
-            return
-        await persist_durably(
-            self.tenants, [(event.workload_id, event.spec.tenant_id, message.partition)]
-        )
+        await remember_tenant(message, self.tenants, dlq_topic=self.dlq_topic, metrics=self.metrics)
 
     async def on_window(self, message: Any) -> None:
-        try:
-            window = decode(MetricWindow, message.value or b"")
-        except DecodeError as exc:
-            letter = dead_letter(message, exc.reason, exc.error_type)
-            await send_dead_letters(self.dlq_topic, [letter], self.metrics, "perf.metrics")
+        window = await decode_or_dead_letter(
+            MetricWindow,
+            message,
+            dlq_topic=self.dlq_topic,
+            metrics=self.metrics,
+            source="perf.metrics",
+        )
+        if window is None:
             return
         if window.entity_type is not EntityType.WORKLOAD:
             return

@@ -12,15 +12,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from faust.types import Message, StreamT, TableT, TopicT
 
 from agents.context import partition_context
-from schemas import DeadLetter, Record
+from schemas import DeadLetter, DecodeError, Record, WorkloadEvent, decode
 from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Record)
 
 
 async def send_durably(
@@ -107,3 +109,47 @@ def guarded_agent(
 
     run.__name__ = run.__qualname__ = name
     return run
+
+
+async def decode_or_dead_letter(
+    model: type[R],
+    message: Message,
+    *,
+    dlq_topic: TopicT,
+    metrics: PipelineMetrics,
+    source: str,
+) -> R | None:
+    """``message``'s value as ``model``, or ``None`` once it is dead-lettered with its reason.
+
+    Bad input is never dropped silently: the undecodable message goes durably to
+    ``perf.dlq`` (error type from the :class:`~schemas.DecodeError`) and is counted.
+    """
+    try:
+        return decode(model, message.value or b"")
+    except DecodeError as exc:
+        letter = dead_letter(message, exc.reason, exc.error_type)
+        await send_dead_letters(dlq_topic, [letter], metrics, source)
+        return None
+
+
+async def remember_tenant(
+    message: Message,
+    tenants: TableT[Any, Any],
+    *,
+    dlq_topic: TopicT,
+    metrics: PipelineMetrics,
+) -> None:
+    """Keep the tenant of the workload of a ``workloads.lifecycle`` message in ``tenants``.
+
+    Only events that carry the workload's spec say who the tenant is; a write happens only
+    when the table does not already hold that tenant.
+    """
+    event = await decode_or_dead_letter(
+        WorkloadEvent, message, dlq_topic=dlq_topic, metrics=metrics, source="workloads.lifecycle"
+    )
+    if event is None or event.spec is None:
+        return
+    if tenants.get(event.workload_id) != event.spec.tenant_id:
+        await persist_durably(
+            tenants, [(event.workload_id, event.spec.tenant_id, message.partition)]
+        )

@@ -57,10 +57,9 @@ from faust.types import TableT, TopicT
 from prometheus_client import Counter, Histogram
 
 from agents.outputs import (
-    dead_letter,
+    decode_or_dead_letter,
     guarded_agent,
     persist_durably,
-    send_dead_letters,
     send_durably,
 )
 from agents.recommendation_plan import (
@@ -165,11 +164,14 @@ class RecommendationPlanner:
 
     # ------------------------------------------------------------ per event
     async def on_lifecycle(self, message: Any) -> None:
-        try:
-            event = decode(WorkloadEvent, message.value or b"")
-        except DecodeError as exc:
-            letter = dead_letter(message, exc.reason, exc.error_type)
-            await send_dead_letters(self.dlq_topic, [letter], self.metrics, "workloads.lifecycle")
+        event = await decode_or_dead_letter(
+            WorkloadEvent,
+            message,
+            dlq_topic=self.dlq_topic,
+            metrics=self.metrics,
+            source="workloads.lifecycle",
+        )
+        if event is None:
             return
         current = self.workloads.get(event.workload_id) or {}
         spec_json = current.get("spec")
@@ -199,11 +201,14 @@ class RecommendationPlanner:
             self.wake.set()
 
     async def on_catalog(self, message: Any) -> None:
-        try:
-            info = decode(ProviderInfo, message.value or b"")
-        except DecodeError as exc:
-            letter = dead_letter(message, exc.reason, exc.error_type)
-            await send_dead_letters(self.dlq_topic, [letter], self.metrics, "providers.catalog")
+        info = await decode_or_dead_letter(
+            ProviderInfo,
+            message,
+            dlq_topic=self.dlq_topic,
+            metrics=self.metrics,
+            source="providers.catalog",
+        )
+        if info is None:
             return
         await persist_durably(self.catalog, [(info.provider_id, _dump(info), message.partition)])
         self.dirty = True

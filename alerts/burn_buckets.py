@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.sla import ErrorBudget, error_budget
+from alerts.sla import ErrorBudget, error_budget, guarded_burn_rate
 
 __all__ = ["BurnBuckets", "bucket_size_ms"]
 
@@ -145,13 +145,16 @@ class BurnBuckets:
     def burn_rate(self, window_ms: int, now_ms: int) -> float:
         """Bad fraction over the window (guarded denominator) divided by the budget."""
         good, total = self.counts(window_ms, now_ms)
-        seen_ms = now_ms - (now_ms if self.first_ts_ms is None else self.first_ts_ms)
-        seen_ms += self.bucket_ms
-        scaled = total * window_ms / seen_ms if seen_ms < window_ms else total
-        denominator = max(scaled, self.min_events)
-        if denominator == 0:
-            return 0.0
-        return (total - good) / denominator / (1 - self.objective)
+        return guarded_burn_rate(
+            good,
+            total,
+            window_ms,
+            now_ms,
+            first_ts_ms=self.first_ts_ms,
+            bucket_ms=self.bucket_ms,
+            min_events=self.min_events,
+            objective=self.objective,
+        )
 
     def budget(self) -> ErrorBudget:
         """Compliance and budget remaining over everything observed."""

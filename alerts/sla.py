@@ -51,6 +51,7 @@ __all__ = [
     "burn_observation",
     "burn_rate_rules",
     "error_budget",
+    "guarded_burn_rate",
     "predicted_detection_ms",
     "window_is_good",
 ]
@@ -188,17 +189,50 @@ class BurnRateTracker:
     def burn_rate(self, window_ms: int, now_ms: int) -> float:
         """Bad fraction over the window (guarded denominator) divided by the budget."""
         good, total = self.counts(window_ms, now_ms)
-        seen_ms = now_ms - (now_ms if self.first_ts_ms is None else self.first_ts_ms)
-        seen_ms += self.bucket_ms
-        scaled = total * window_ms / seen_ms if seen_ms < window_ms else total
-        denominator = max(scaled, self.min_events)
-        if denominator == 0:
-            return 0.0
-        return (total - good) / denominator / (1 - self.objective)
+        return guarded_burn_rate(
+            good,
+            total,
+            window_ms,
+            now_ms,
+            first_ts_ms=self.first_ts_ms,
+            bucket_ms=self.bucket_ms,
+            min_events=self.min_events,
+            objective=self.objective,
+        )
 
     def budget(self) -> ErrorBudget:
         """Compliance and budget remaining over everything observed."""
         return error_budget(self.good_total, self.total, self.objective)
+
+
+def guarded_burn_rate(
+    good: int,
+    total: int,
+    window_ms: int,
+    now_ms: int,
+    *,
+    first_ts_ms: int | None,
+    bucket_ms: int,
+    min_events: int,
+    objective: float,
+) -> float:
+    """Bad fraction of ``total`` over the window divided by the error budget, with both
+    guards of the module docstring: low traffic (the denominator is at least
+    ``min_events``) and short history (seen since ``first_ts_ms``, the unseen part of the
+    window counts at the observed rate).
+
+    >>> def rate(now_ms):  # one bad event of one in a 1 h window, history since 0
+    ...     return round(guarded_burn_rate(0, 1, 3_600_000, now_ms, first_ts_ms=0,
+    ...                  bucket_ms=60_000, min_events=20, objective=0.99), 2)
+    >>> rate(7_200_000), rate(0)  # 1/20 of a 1 % budget; a minute seen: 1/60 of it
+    (5.0, 1.67)
+    """
+    seen_ms = now_ms - (now_ms if first_ts_ms is None else first_ts_ms) + bucket_ms
+    scaled = total * window_ms / seen_ms if seen_ms < window_ms else total
+    denominator = max(scaled, min_events)
+    if denominator == 0:
+        return 0.0
+    return (total - good) / denominator / (1 - objective)
 
 
 def burn_rate_rules(
