@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.sla import ErrorBudget, error_budget, guarded_burn_rate
+from alerts.sla import BurnCounter
 
 __all__ = ["BurnBuckets", "bucket_size_ms"]
 
@@ -87,7 +87,7 @@ class _Ring:
         return sum(self.good[skip:]), sum(self.total[skip:])
 
 
-class BurnBuckets:
+class BurnBuckets(BurnCounter):
     """Good/total counts in time buckets; burn rates as :class:`alerts.sla.BurnRateTracker`.
 
     Parameters
@@ -112,53 +112,23 @@ class BurnBuckets:
         bucket_ms: int = 60_000,
         buckets_per_window: int = 60,
     ) -> None:
-        if not 0 < objective < 1:
-            raise ValueError(f"objective must be in (0, 1), got {objective}")
-        self.objective = objective
-        self.min_events = min_events
-        self.bucket_ms = bucket_ms
+        super().__init__(objective, min_events, bucket_ms)
         self._size: dict[int, int] = {
             w: bucket_size_ms(w, bucket_ms, buckets_per_window) for w in windows_ms
         }
         self._rings: dict[int, _Ring] = {}
         for window, size in sorted(self._size.items()):
             self._rings[size] = _Ring(size, window)  # ascending: the longest window wins
-        self.good_total = 0
-        self.total = 0
-        self.first_ts_ms: int | None = None
 
     def observe(self, ts_ms: int, good: int, total: int) -> None:
         """Add *good* of *total* events at ``ts_ms`` (non-decreasing times)."""
-        if not 0 <= good <= total:
-            raise ValueError(f"need 0 <= good <= total, got {good}, {total}")
-        self.good_total += good
-        self.total += total
-        if self.first_ts_ms is None:
-            self.first_ts_ms = ts_ms
+        self._count(ts_ms, good, total)
         for ring in self._rings.values():
             ring.add(ts_ms, good, total)
 
     def counts(self, window_ms: int, now_ms: int) -> tuple[int, int]:
         """(good, total) over ``(now_ms - window_ms, now_ms]``, at bucket resolution."""
         return self._rings[self._size[window_ms]].counts(window_ms, now_ms)
-
-    def burn_rate(self, window_ms: int, now_ms: int) -> float:
-        """Bad fraction over the window (guarded denominator) divided by the budget."""
-        good, total = self.counts(window_ms, now_ms)
-        return guarded_burn_rate(
-            good,
-            total,
-            window_ms,
-            now_ms,
-            first_ts_ms=self.first_ts_ms,
-            bucket_ms=self.bucket_ms,
-            min_events=self.min_events,
-            objective=self.objective,
-        )
-
-    def budget(self) -> ErrorBudget:
-        """Compliance and budget remaining over everything observed."""
-        return error_budget(self.good_total, self.total, self.objective)
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able counts: per ring its first bucket, totals and the non-zero bad counts.

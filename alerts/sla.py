@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple
 
 from alerts.lifecycle import Observation
 from alerts.signal_rules import BurnRateRule, SliKind
@@ -45,13 +45,12 @@ from schemas import MetricWindow, Severity
 
 __all__ = [
     "SRE_BURN_RATE_TABLE",
+    "BurnCounter",
     "BurnRateTracker",
-    "BurnRates",
     "ErrorBudget",
     "burn_observation",
     "burn_rate_rules",
     "error_budget",
-    "guarded_burn_rate",
     "predicted_detection_ms",
     "window_is_good",
 ]
@@ -64,15 +63,6 @@ SRE_BURN_RATE_TABLE: Final[tuple[tuple[float, int, int, Severity], ...]] = (
     (6.0, 6 * _H, 30 * 60_000, Severity.PAGE),
     (1.0, 72 * _H, 6 * _H, Severity.TICKET),
 )
-
-
-class BurnRates(Protocol):
-    """What a burn-rate rule reads: :class:`BurnRateTracker` or the compact
-    :class:`alerts.burn_buckets.BurnBuckets`."""
-
-    def burn_rate(self, window_ms: int, now_ms: int) -> float:
-        """Burn rate over ``(now_ms - window_ms, now_ms]``."""
-        ...
 
 
 class ErrorBudget(NamedTuple):
@@ -125,7 +115,64 @@ def window_is_good(sli: SliKind, target: float | None, window: MetricWindow) -> 
     return None if stats is None or stats.count == 0 else stats.p95 <= target
 
 
-class BurnRateTracker:
+class BurnCounter:
+    """What every burn-rate tracker shares: totals, the start of its history, and burn
+    rates with both guards of the module docstring, from the ``counts`` a subclass keeps.
+
+    Low traffic: the denominator is at least ``min_events``. Short history: seen since
+    ``first_ts_ms`` (plus one ``bucket_ms``), the unseen part of the window counts at the
+    observed rate.
+
+    Examples
+    --------
+    >>> t = BurnRateTracker(objective=0.99, windows_ms=(3_600_000,), min_events=20)
+    >>> t.observe(0, good=0, total=1)
+    >>> round(t.burn_rate(3_600_000, 3_600_000 - 1), 2)  # 1/20 of a 1 % budget
+    5.0
+    >>> round(t.burn_rate(3_600_000, 0), 2)  # a minute seen: 1/60 of it
+    1.67
+    """
+
+    def __init__(self, objective: float, min_events: int = 0, bucket_ms: int = 60_000) -> None:
+        if not 0 < objective < 1:
+            raise ValueError(f"objective must be in (0, 1), got {objective}")
+        self.objective = objective
+        self.min_events = min_events
+        self.bucket_ms = bucket_ms
+        self.good_total = 0
+        self.total = 0
+        self.first_ts_ms: int | None = None
+
+    def _count(self, ts_ms: int, good: int, total: int) -> None:
+        """Check and add one observation to the totals (subclasses add it to windows)."""
+        if not 0 <= good <= total:
+            raise ValueError(f"need 0 <= good <= total, got {good}, {total}")
+        self.good_total += good
+        self.total += total
+        if self.first_ts_ms is None:
+            self.first_ts_ms = ts_ms
+
+    def counts(self, window_ms: int, now_ms: int) -> tuple[int, int]:
+        """(good, total) over ``(now_ms - window_ms, now_ms]``."""
+        raise NotImplementedError
+
+    def burn_rate(self, window_ms: int, now_ms: int) -> float:
+        """Bad fraction over the window (guarded denominator) divided by the budget."""
+        good, total = self.counts(window_ms, now_ms)
+        seen_ms = now_ms - (now_ms if self.first_ts_ms is None else self.first_ts_ms)
+        seen_ms += self.bucket_ms
+        scaled = total * window_ms / seen_ms if seen_ms < window_ms else total
+        denominator = max(scaled, self.min_events)
+        if denominator == 0:
+            return 0.0
+        return (total - good) / denominator / (1 - self.objective)
+
+    def budget(self) -> ErrorBudget:
+        """Compliance and budget remaining over everything observed."""
+        return error_budget(self.good_total, self.total, self.objective)
+
+
+class BurnRateTracker(BurnCounter):
     """Sliding good/total counts over several windows, O(1) per observation.
 
     Parameters
@@ -147,25 +194,13 @@ class BurnRateTracker:
         min_events: int = 0,
         bucket_ms: int = 60_000,
     ) -> None:
-        if not 0 < objective < 1:
-            raise ValueError(f"objective must be in (0, 1), got {objective}")
-        self.objective = objective
-        self.min_events = min_events
+        super().__init__(objective, min_events, bucket_ms)
         self._events: dict[int, deque[tuple[int, int, int]]] = {w: deque() for w in windows_ms}
         self._sums: dict[int, list[int]] = {w: [0, 0] for w in self._events}
-        self.good_total = 0
-        self.total = 0
-        self.bucket_ms = bucket_ms
-        self.first_ts_ms: int | None = None
 
     def observe(self, ts_ms: int, good: int, total: int) -> None:
         """Add *good* of *total* events at ``ts_ms`` (non-decreasing times)."""
-        if not 0 <= good <= total:
-            raise ValueError(f"need 0 <= good <= total, got {good}, {total}")
-        self.good_total += good
-        self.total += total
-        if self.first_ts_ms is None:
-            self.first_ts_ms = ts_ms
+        self._count(ts_ms, good, total)
         for window, events in self._events.items():
             events.append((ts_ms, good, total))
             sums = self._sums[window]
@@ -185,54 +220,6 @@ class BurnRateTracker:
         self._evict(window_ms, now_ms)
         good, total = self._sums[window_ms]
         return good, total
-
-    def burn_rate(self, window_ms: int, now_ms: int) -> float:
-        """Bad fraction over the window (guarded denominator) divided by the budget."""
-        good, total = self.counts(window_ms, now_ms)
-        return guarded_burn_rate(
-            good,
-            total,
-            window_ms,
-            now_ms,
-            first_ts_ms=self.first_ts_ms,
-            bucket_ms=self.bucket_ms,
-            min_events=self.min_events,
-            objective=self.objective,
-        )
-
-    def budget(self) -> ErrorBudget:
-        """Compliance and budget remaining over everything observed."""
-        return error_budget(self.good_total, self.total, self.objective)
-
-
-def guarded_burn_rate(
-    good: int,
-    total: int,
-    window_ms: int,
-    now_ms: int,
-    *,
-    first_ts_ms: int | None,
-    bucket_ms: int,
-    min_events: int,
-    objective: float,
-) -> float:
-    """Bad fraction of ``total`` over the window divided by the error budget, with both
-    guards of the module docstring: low traffic (the denominator is at least
-    ``min_events``) and short history (seen since ``first_ts_ms``, the unseen part of the
-    window counts at the observed rate).
-
-    >>> def rate(now_ms):  # one bad event of one in a 1 h window, history since 0
-    ...     return round(guarded_burn_rate(0, 1, 3_600_000, now_ms, first_ts_ms=0,
-    ...                  bucket_ms=60_000, min_events=20, objective=0.99), 2)
-    >>> rate(7_200_000), rate(0)  # 1/20 of a 1 % budget; a minute seen: 1/60 of it
-    (5.0, 1.67)
-    """
-    seen_ms = now_ms - (now_ms if first_ts_ms is None else first_ts_ms) + bucket_ms
-    scaled = total * window_ms / seen_ms if seen_ms < window_ms else total
-    denominator = max(scaled, min_events)
-    if denominator == 0:
-        return 0.0
-    return (total - good) / denominator / (1 - objective)
 
 
 def burn_rate_rules(
@@ -296,7 +283,7 @@ def predicted_detection_ms(
     return factor * (1 - objective) * long_window_ms / error_rate
 
 
-def burn_observation(rule: BurnRateRule, tracker: BurnRates, now_ms: int) -> Observation:
+def burn_observation(rule: BurnRateRule, tracker: BurnCounter, now_ms: int) -> Observation:
     """The observation *rule* makes of *tracker* at ``now_ms`` (feed it to the lifecycle).
 
     Examples
