@@ -58,6 +58,7 @@ from agents.outputs import (
     persist_durably,
     remember_tenant,
     send_durably,
+    wait_for_tenant,
 )
 from schemas import (
     DecodeError,
@@ -253,14 +254,9 @@ class ApprovalWorker:
             await self._send([decision.record])
 
     async def _tenant_of(self, workload_id: str) -> str | None:
-        # The lifecycle agent runs beside this one; at start-up it may not have caught up.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.approval_tenant_wait_s
-        while (tenant := tenant_of(workload_id, self.tenants)) is None:
-            if loop.time() >= deadline:
-                return None
-            await asyncio.sleep(0.1)
-        return tenant
+        return await wait_for_tenant(
+            lambda: tenant_of(workload_id, self.tenants), self.settings.approval_tenant_wait_s
+        )
 
     # ------------------------------------------------------------ timer
     async def sweep(self) -> int:

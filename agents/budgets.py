@@ -52,6 +52,7 @@ from agents.outputs import (
     persist_durably,
     remember_tenant,
     send_durably,
+    wait_for_tenant,
 )
 from alerts.budget_book import BudgetBook
 from alerts.budget_tracking import tenant_status
@@ -186,15 +187,11 @@ class BudgetWorker:
             await persist_durably(self.spend, writes)
 
     async def _tenant_of(self, workload_id: str) -> str | None:
-        # The lifecycle agent runs beside this one; at start-up it may not have caught up.
-        loop = asyncio.get_running_loop()
         wait = 0.0 if workload_id in self._unknown else self.settings.budget_tenant_wait_s
-        deadline = loop.time() + wait
-        while (tenant := self.tenants.get(workload_id)) is None:
-            if loop.time() >= deadline:
-                self._unknown.add(workload_id)
-                return None
-            await asyncio.sleep(0.1)
+        tenant = await wait_for_tenant(lambda: self.tenants.get(workload_id), wait)
+        if tenant is None:
+            self._unknown.add(workload_id)
+            return None
         self._unknown.discard(workload_id)
         return str(tenant)
 

@@ -153,3 +153,17 @@ async def remember_tenant(
         await persist_durably(
             tenants, [(event.workload_id, event.spec.tenant_id, message.partition)]
         )
+
+
+async def wait_for_tenant(lookup: Callable[[], str | None], timeout_s: float) -> str | None:
+    """``lookup()`` (a tenant :func:`remember_tenant` recorded), polled for up to
+    ``timeout_s``: the lifecycle agent runs beside the caller's and may not have caught up
+    (at start-up); ``None`` if it still knows nothing then.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (tenant := lookup()) is None:
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(0.1)
+    return tenant
