@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from schemas import MetricStats, MetricWindow, WorkloadEvent, WorkloadSpec, encode
+from schemas import MetricWindow, WorkloadEvent, WorkloadSpec, encode
 from tests.integration.api_harness import TOKENS, RunningApi
 from tests.integration.harness import fresh_settings, produce, start_worker
+from tests.integration.test_alert_burn_rate import WINDOW_MS, window
 from tests.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.kafka
@@ -39,20 +40,7 @@ rules:
     short_window: 15s
     severity: page
 """
-OBJECTIVE, TARGET, WINDOW_MS, PERIOD_MS = 0.9, 100.0, 5_000, 60_000
-
-
-def window(workload: str, start_ms: int, throughput: float) -> MetricWindow:
-    t = throughput
-    return MetricWindow(
-        entity_type="workload",
-        entity_id=workload,
-        window_start_ms=start_ms,
-        window_end_ms=start_ms + WINDOW_MS,
-        count=5,
-        metrics={"throughput": MetricStats(count=5, mean=t, min=t, max=t, p50=t, p95=t, p99=t)},
-        availability=1.0,
-    )
+OBJECTIVE, TARGET, PERIOD_MS = 0.9, 100.0, 60_000
 
 
 def expected(windows: list[MetricWindow], over_ms: int) -> tuple[int, int]:
