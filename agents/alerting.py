@@ -31,13 +31,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import faust
-from faust.types import StreamT, TableT, TopicT
+from faust.types import Message, StreamT, TableT, TopicT
 
 from agents.alertmanager import AlertmanagerClient
-from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from agents.outputs import (
+    decode_or_dead_letter,
+    guarded_agent,
+    persist_durably,
+    send_durably,
+)
 from alerts.burn_windows import observe_burn_window
 from alerts.inhibition import Dispatcher
 from alerts.rules import Rule, ThresholdRule
@@ -53,10 +59,12 @@ from alerts.state import (
     evaluate_burn,
     evaluate_quiet,
 )
-from schemas import Alert, Anomaly, DecodeError, MetricWindow, TenantBudgetStatus, decode
+from schemas import Alert, Anomaly, MetricWindow, Record, TenantBudgetStatus
 from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Record)
 
 
 def state_to_json(state: AlertState) -> dict[str, Any]:
@@ -235,54 +243,32 @@ def register_alert_agent(
             new, alert = evaluate_budget(rule, state, status)
             await emit(key, state, new, alert, partition, status.as_of_ms)
 
-    async def evaluate_threshold_rules(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            metrics.events_in.labels(topic="perf.metrics").inc()
-            try:
-                await on_window(decode(MetricWindow, msg.value or b""), msg.partition)
-            except DecodeError as exc:
-                letter = dead_letter(msg, exc.reason, exc.error_type)
-                await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
-            except Exception as exc:
-                # A bug must neither kill the agent (faust#175) nor lose the window.
-                log.exception("cannot evaluate rules on %s@%d", msg.topic, msg.offset)
-                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
-                await send_dead_letters(dlq_topic, [letter], metrics, "perf.metrics")
+    def rule_agent(
+        name: str, model: type[R], topic_name: str, on_record: Callable[[R, int], Awaitable[None]]
+    ) -> Callable[[StreamT[Any]], Awaitable[None]]:
+        # Bad records and bugs are dead-lettered per message: a bug must neither kill the
+        # agent (faust#175) nor lose the record.
+        async def handle(msg: Message) -> None:
+            record = await decode_or_dead_letter(
+                model, msg, dlq_topic=dlq_topic, metrics=metrics, source=topic_name
+            )
+            if record is not None:
+                await on_record(record, msg.partition)
 
-    async def evaluate_anomaly_rules(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            metrics.events_in.labels(topic="perf.anomalies").inc()
-            try:
-                await on_anomaly(decode(Anomaly, msg.value or b""), msg.partition)
-            except DecodeError as exc:
-                letter = dead_letter(msg, exc.reason, exc.error_type)
-                await send_dead_letters(dlq_topic, [letter], metrics, "perf.anomalies")
-            except Exception as exc:
-                log.exception("cannot evaluate anomaly rules on %s@%d", msg.topic, msg.offset)
-                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
-                await send_dead_letters(dlq_topic, [letter], metrics, "perf.anomalies")
+        return guarded_agent(
+            handle, name=name, source=topic_name, metrics=metrics, dlq_topic=dlq_topic
+        )
 
-    async def evaluate_budget_rules(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            metrics.events_in.labels(topic="perf.budgets").inc()
-            try:
-                await on_budget(decode(TenantBudgetStatus, msg.value or b""), msg.partition)
-            except DecodeError as exc:
-                letter = dead_letter(msg, exc.reason, exc.error_type)
-                await send_dead_letters(dlq_topic, [letter], metrics, "perf.budgets")
-            except Exception as exc:
-                log.exception("cannot evaluate budget rules on %s@%d", msg.topic, msg.offset)
-                letter = dead_letter(msg, f"internal error: {exc!r}", "internal")
-                await send_dead_letters(dlq_topic, [letter], metrics, "perf.budgets")
-
-    app.agent(source, name="evaluate_threshold_rules")(evaluate_threshold_rules)
+    name = "evaluate_threshold_rules"
+    app.agent(source, name=name)(rule_agent(name, MetricWindow, "perf.metrics", on_window))
     if budgets_source is not None and budget_rules:
-        app.agent(budgets_source, name="evaluate_budget_rules")(evaluate_budget_rules)
+        name = "evaluate_budget_rules"
+        agent = rule_agent(name, TenantBudgetStatus, "perf.budgets", on_budget)
+        app.agent(budgets_source, name=name)(agent)
     if anomalies_source is not None and anomaly_rules:
-        app.agent(anomalies_source, name="evaluate_anomaly_rules")(evaluate_anomaly_rules)
+        name = "evaluate_anomaly_rules"
+        agent = rule_agent(name, Anomaly, "perf.anomalies", on_anomaly)
+        app.agent(anomalies_source, name=name)(agent)
     if alertmanager is not None:
 
         async def resend_firing_alerts() -> None:
