@@ -110,6 +110,7 @@ def register_alert_agent(
     statuses of ``budgets_source`` (``perf.budgets``)."""
     thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
     burns = [r for r in rules if isinstance(r, BurnRateRule)]
+    burn_entity_types = {r.entity_type for r in burns}
     if burns and burn_table is None:
         raise ValueError("burn-rate rules need a burn_table for their trackers")
     anomaly_rules = [r for r in rules if isinstance(r, AnomalyRule)]
@@ -214,7 +215,7 @@ def register_alert_agent(
     async def on_window(window: MetricWindow, partition: int) -> None:
         if absences:
             await check_absence(window, partition)
-        if burns:
+        if window.entity_type in burn_entity_types:  # no tracker read for provider windows
             await check_burn(window, partition)
         for rule in thresholds:
             if rule.entity_type == window.entity_type:
