@@ -22,6 +22,7 @@ from schemas import (
 from streams.scheduler_cli import run_scheduler
 from streams.settings import Settings
 from streams.topics import ensure_topics
+from tests.integration import test_scheduler as scheduler_test
 from tests.integration.harness import decode_all, drain, fresh_settings, produce, start_worker
 from workflow.reference_market import SimulatedMarketplace
 
@@ -62,21 +63,7 @@ def submitted(workload: str, tenant: str, now_ms: int) -> tuple[str, str, bytes]
 
 
 def proposed(rid: str, workload: str, provider: str, now_ms: int) -> tuple[str, str, bytes]:
-    rec = Recommendation(
-        recommendation_id=rid,
-        ts_ms=now_ms,
-        status="proposed",
-        kind="place",
-        workload_id=workload,
-        provider_id=provider,
-        expected_throughput=1200.0,
-        cost_usd_per_hour=3.0,
-        perf_per_dollar_gain=0.4,
-        sla_risk=0.05,
-        confidence=0.8,
-        rationale="test",
-        expires_at_ms=now_ms + 3_600_000,
-    )
+    rec = scheduler_test.proposed(rid, workload, provider, None, now_ms)
     return ("perf.recommendations", rid, encode(rec))
 
 

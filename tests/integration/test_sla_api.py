@@ -22,24 +22,11 @@ from playwright.sync_api import sync_playwright
 from schemas import MetricWindow, WorkloadEvent, WorkloadSpec, encode
 from tests.integration.api_harness import TOKENS, RunningApi
 from tests.integration.harness import fresh_settings, produce, start_worker
-from tests.integration.test_alert_burn_rate import WINDOW_MS, window
+from tests.integration.test_alert_burn_rate import RULES, WINDOW_MS, window
 from tests.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.kafka
 
-RULES = """
-rules:
-  - name: WorkloadThroughputSlo
-    kind: burn_rate
-    entity_type: workload
-    objective: 0.9
-    sli: throughput
-    target: 100
-    factor: 5
-    long_window: 1m
-    short_window: 15s
-    severity: page
-"""
 OBJECTIVE, TARGET, PERIOD_MS = 0.9, 100.0, 60_000
 
 
