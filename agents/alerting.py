@@ -1,5 +1,8 @@
 """Agents: evaluate alert rules on closed windows and anomalies, emit on ``perf.alerts``.
 
+Each agent is decode → :class:`alerts.engine.AlertEngine` → write; the rule logic below is
+the engine's (pure, tested without Faust).
+
 ``evaluate_threshold_rules`` (``perf.metrics``): per window, threshold rules through the
 pure state machine (:func:`alerts.state.evaluate`), for anomaly rules a quiet heartbeat
 (:func:`alerts.state.evaluate_quiet`), and absence rules for every entity of the
@@ -29,7 +32,6 @@ again under the same key, which changes nothing downstream.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -44,48 +46,16 @@ from agents.outputs import (
     persist_durably,
     send_durably,
 )
-from alerts.burn_windows import observe_burn_window
-from alerts.inhibition import Dispatcher
-from alerts.rules import Rule, ThresholdRule
-from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
-from alerts.slo_status import slo_statuses
-from alerts.state import (
-    AlertState,
-    Phase,
-    evaluate,
-    evaluate_absence,
-    evaluate_anomaly,
-    evaluate_budget,
-    evaluate_burn,
-    evaluate_quiet,
-)
-from schemas import Alert, Anomaly, MetricWindow, Record, TenantBudgetStatus
-from streams.metrics import PipelineMetrics
+from alerts.engine import AlertEngine, AlertWrites
+from alerts.rules import Rule
+from config.metrics import PipelineMetrics
+from schemas import Anomaly, MetricWindow, Record, TenantBudgetStatus
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=Record)
 
-
-def state_to_json(state: AlertState) -> dict[str, Any]:
-    """JSON-able form of an :class:`AlertState` for the changelogged table."""
-    data = dataclasses.asdict(state)
-    data["fired_at_ms"] = list(state.fired_at_ms)
-    return data
-
-
-def state_from_json(data: dict[str, Any] | None) -> AlertState:
-    """Inverse of :func:`state_to_json`; ``None`` is the initial state.
-
-    States written before a field existed load with that field's default.
-    """
-    if not data:
-        return AlertState()
-    known = {f.name for f in dataclasses.fields(AlertState)}
-    values = {k: v for k, v in data.items() if k in known}
-    values["phase"] = Phase(data["phase"])
-    values["fired_at_ms"] = tuple(data.get("fired_at_ms", ()))
-    return AlertState(**values)
+__all__ = ["register_alert_agent"]
 
 
 def register_alert_agent(
@@ -108,144 +78,25 @@ def register_alert_agent(
     ``anomalies_source``; burn-rate rules need ``burn_table``, and publish the SLO status
     of their trackers on ``slo_topic`` when one is given; budget rules to the tenant
     statuses of ``budgets_source`` (``perf.budgets``)."""
-    thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
-    burns = [r for r in rules if isinstance(r, BurnRateRule)]
-    burn_entity_types = {r.entity_type for r in burns}
-    if burns and burn_table is None:
-        raise ValueError("burn-rate rules need a burn_table for their trackers")
-    anomaly_rules = [r for r in rules if isinstance(r, AnomalyRule)]
-    absences = [r for r in rules if isinstance(r, AbsenceRule)]
-    budget_rules = [r for r in rules if isinstance(r, BudgetRule)]
-    # Absence: per source partition, the entities seen and their last window end, and the
-    # partition's clock (newest window end). The table keeps "last_seen:<type>:<id>" so a
-    # restarted worker still knows the entities that went silent meanwhile.
-    seen: dict[int, dict[tuple[str, str], int]] = {}
-    clock: dict[int, int] = {}
-    loaded: list[bool] = []
-    # Inhibition (a firing critical over its entity's warnings; ProviderDown over its
-    # workloads) before the topic: held alerts are never sent, nor their resolutions.
-    dispatcher = Dispatcher(release_delay_ms=release_delay_ms)
-    restored: list[bool] = []
+    engine = AlertEngine(
+        rules, states=table, burn_trackers=burn_table, release_delay_ms=release_delay_ms
+    )
 
-    def restore_dispatcher() -> None:
-        if restored:
-            return
-        restored.append(True)
-        dispatcher.restore(
-            Alert.model_validate(value["alert"])
-            for value in list(table.values())
-            if isinstance(value, dict)
-            and value.get("alert")
-            and value.get("phase") in (Phase.FIRING, Phase.FLAPPING)
-        )
-
-    async def emit(
-        key: str,
-        state: AlertState,
-        new: AlertState,
-        alert: Alert | None,
-        partition: int,
-        now_ms: int,
-    ) -> None:
-        restore_dispatcher()
-        out = [] if alert is None else dispatcher.process(alert, now_ms)
-        out += dispatcher.tick(now_ms)
-        for told in out:
+    async def write(out: AlertWrites) -> None:
+        for told in out.alerts:
             await send_durably(alerts_topic, [(told.fingerprint, told)], metrics, "perf.alerts")
             metrics.alerts_emitted.labels(status=told.status.value).inc()
-        if out and alertmanager is not None:
-            await alertmanager.push(out)
-        if new != state:
-            entry = state_to_json(new)
-            if new.phase in (Phase.FIRING, Phase.FLAPPING):
-                # The firing alert rides along so a restarted worker knows the inhibition
-                # sources (Dispatcher.restore).
-                previous = table.get(key)
-                if alert is not None:
-                    entry["alert"] = alert.model_dump(mode="json")
-                elif isinstance(previous, dict) and previous.get("alert"):
-                    entry["alert"] = previous["alert"]
-            await persist_durably(table, [(key, entry, partition)])
-
-    def load_seen() -> None:
-        if loaded:
-            return
-        loaded.append(True)
-        for key, value in list(table.items()):
-            if isinstance(key, str) and key.startswith("last_seen:") and isinstance(value, dict):
-                _, etype, eid = key.split(":", 2)
-                seen.setdefault(int(value["partition"]), {})[(etype, eid)] = int(value["end_ms"])
-
-    async def check_absence(window: MetricWindow, partition: int) -> None:
-        load_seen()
-        entities = seen.setdefault(partition, {})
-        entity = (str(window.entity_type), window.entity_id)
-        end = window.window_end_ms
-        if entities.get(entity, -1) < end:
-            entities[entity] = end
-            value = {"end_ms": end, "partition": partition}
-            await persist_durably(table, [(f"last_seen:{entity[0]}:{entity[1]}", value, partition)])
-        if end <= clock.get(partition, -1):
-            return
-        clock[partition] = end
-        for rule in absences:
-            for (etype, eid), last in list(entities.items()):
-                if etype == rule.entity_type:
-                    key = rule.fingerprint(eid)
-                    state = state_from_json(table.get(key))
-                    new, alert = evaluate_absence(rule, state, eid, end, last)
-                    await emit(key, state, new, alert, partition, end)
-
-    async def check_burn(window: MetricWindow, partition: int) -> None:
-        assert burn_table is not None  # checked at registration
-        entity = f"{window.entity_type.value}:{window.entity_id}"
-        stored = burn_table.get(entity)
-        tracker, observed = observe_burn_window(burns, stored, window)
-        for rule, obs in observed:
-            key = rule.fingerprint(window.entity_id)
-            state = state_from_json(table.get(key))
-            new, alert = evaluate_burn(rule, state, window.entity_id, obs)
-            await emit(key, state, new, alert, partition, window.window_end_ms)
-        if tracker is not stored:
-            if slo_topic is not None:
-                statuses = slo_statuses(burns, stored, tracker, window)
-                await send_durably(slo_topic, [(s.key, s) for s in statuses], metrics, "perf.slo")
-            await persist_durably(burn_table, [(entity, tracker, partition)])
-
-    async def on_window(window: MetricWindow, partition: int) -> None:
-        if absences:
-            await check_absence(window, partition)
-        if window.entity_type in burn_entity_types:  # no tracker read for provider windows
-            await check_burn(window, partition)
-        for rule in thresholds:
-            if rule.entity_type == window.entity_type:
-                key = rule.fingerprint(window.entity_id)
-                state = state_from_json(table.get(key))
-                new, alert = evaluate(rule, state, window)
-                await emit(key, state, new, alert, partition, window.window_end_ms)
-        for anomaly_rule in anomaly_rules:
-            if anomaly_rule.entity_type == window.entity_type:
-                key = anomaly_rule.fingerprint(window.entity_id)
-                state = state_from_json(table.get(key))
-                new, alert = evaluate_quiet(anomaly_rule, state, window)
-                await emit(key, state, new, alert, partition, window.window_end_ms)
-
-    async def on_anomaly(anomaly: Anomaly, partition: int) -> None:
-        for rule in anomaly_rules:
-            key = rule.fingerprint(anomaly.entity_id)
-            state = state_from_json(table.get(key))
-            new, alert = evaluate_anomaly(rule, state, anomaly)
-            await emit(key, state, new, alert, partition, anomaly.ts_ms)
-
-    async def on_budget(status: TenantBudgetStatus, partition: int) -> None:
-        for rule in budget_rules:
-            key = rule.fingerprint(status.tenant_id)
-            state = state_from_json(table.get(key))
-            new, alert = evaluate_budget(rule, state, status)
-            await emit(key, state, new, alert, partition, status.as_of_ms)
+        if out.alerts and alertmanager is not None:
+            await alertmanager.push(out.alerts)
+        if out.slo and slo_topic is not None:
+            await send_durably(slo_topic, [(s.key, s) for s in out.slo], metrics, "perf.slo")
+        if out.states:
+            await persist_durably(table, out.states)
+        if out.burn_trackers and burn_table is not None:
+            await persist_durably(burn_table, out.burn_trackers)
 
     def rule_agent(
-        name: str, model: type[R], topic_name: str, on_record: Callable[[R, int], Awaitable[None]]
+        name: str, model: type[R], topic_name: str, evaluate: Callable[[R, int], AlertWrites]
     ) -> Callable[[StreamT[Any]], Awaitable[None]]:
         # Bad records and bugs are dead-lettered per message: a bug must neither kill the
         # agent (faust#175) nor lose the record.
@@ -254,21 +105,21 @@ def register_alert_agent(
                 model, msg, dlq_topic=dlq_topic, metrics=metrics, source=topic_name
             )
             if record is not None:
-                await on_record(record, msg.partition)
+                await write(evaluate(record, msg.partition))
 
         return guarded_agent(
             handle, name=name, source=topic_name, metrics=metrics, dlq_topic=dlq_topic
         )
 
     name = "evaluate_threshold_rules"
-    app.agent(source, name=name)(rule_agent(name, MetricWindow, "perf.metrics", on_window))
-    if budgets_source is not None and budget_rules:
+    app.agent(source, name=name)(rule_agent(name, MetricWindow, "perf.metrics", engine.on_window))
+    if budgets_source is not None and engine.budget_rules:
         name = "evaluate_budget_rules"
-        agent = rule_agent(name, TenantBudgetStatus, "perf.budgets", on_budget)
+        agent = rule_agent(name, TenantBudgetStatus, "perf.budgets", engine.on_budget)
         app.agent(budgets_source, name=name)(agent)
-    if anomalies_source is not None and anomaly_rules:
+    if anomalies_source is not None and engine.anomaly_rules:
         name = "evaluate_anomaly_rules"
-        agent = rule_agent(name, Anomaly, "perf.anomalies", on_anomaly)
+        agent = rule_agent(name, Anomaly, "perf.anomalies", engine.on_anomaly)
         app.agent(anomalies_source, name=name)(agent)
     if alertmanager is not None:
 
@@ -276,6 +127,3 @@ def register_alert_agent(
             await alertmanager.resend_firing()
 
         app.timer(interval=max(alertmanager.firing_ttl_s / 4, 1.0))(resend_firing_alerts)
-
-
-__all__ = ["Alert", "register_alert_agent", "state_from_json", "state_to_json"]

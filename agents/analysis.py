@@ -41,6 +41,8 @@ from faust.types import StreamT, TableT, TopicT
 
 from agents.outputs import persist_durably, send_durably
 from agents.windows import WindowAggregator, register_window_agent
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from models.analysis import AnalysisEngine, WorkloadMeta
 from models.bottlenecks import metric_window_medians
 from models.leaderboard import CohortLeaderboard, Standing
@@ -56,8 +58,6 @@ from schemas import (
     WorkloadSample,
     decode,
 )
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 __all__ = ["FleetAnalysis", "register_analysis_agents", "standing_state"]
 

@@ -50,10 +50,10 @@ from faust.types import Message, StreamT, TableT, TopicT
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from config.metrics import PipelineMetrics
 from models.detectors import EnsembleDetector, Score
 from models.detectors.compact import compact_ensemble, ensemble_features
 from schemas import Anomaly, DecodeError, EntityType, MetricWindow, decode
-from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
 

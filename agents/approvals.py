@@ -52,6 +52,7 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
+from agents.history import history_consumer, plan_history, read_history
 from agents.outputs import (
     decode_or_dead_letter,
     guarded_agent,
@@ -60,15 +61,14 @@ from agents.outputs import (
     send_durably,
     wait_for_tenant,
 )
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import (
     DecodeError,
     Recommendation,
     RecommendationStatus,
     decode,
 )
-from streams.history import history_consumer, plan_history, read_history
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 from workflow.approver import Approver
 from workflow.decision_log import (
     DecisionEntry,

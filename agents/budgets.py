@@ -63,13 +63,13 @@ from alerts.spend_ledger import (
     count_window,
     window_spend_usd,
 )
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import (
     EntityType,
     MetricWindow,
     TenantBudgetStatus,
 )
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 __all__ = ["UNATTRIBUTED", "BudgetWorker", "register_budget_agents"]
 

@@ -25,6 +25,7 @@ import faust
 from faust.types import StreamT, TableT, TopicT
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from config.metrics import PipelineMetrics
 from models.fleet import FleetSnapshot, FleetView
 from schemas import (
     Alert,
@@ -37,7 +38,6 @@ from schemas import (
     Record,
     decode,
 )
-from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from faust.types import Message, StreamT, TableT, TopicT
 
 from agents.context import partition_context
+from config.metrics import PipelineMetrics
 from schemas import DeadLetter, DecodeError, Record, WorkloadEvent, decode
-from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
 

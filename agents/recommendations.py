@@ -16,7 +16,7 @@ A solve runs when ``reco_batch_max`` workloads are pending or ``reco_batch_s`` a
 pending set last changed, never per event: the snapshot is copied on the event loop and
 solved in the default executor (:class:`~optimizers.placement.CpSatPlacer` with
 ``reco_time_limit_s``; the await is cut at twice that plus 5 s). The planning step is
-pure and lives in :mod:`agents.recommendation_plan`; the rules turning the snapshot into
+pure and lives in :mod:`optimizers.plan`; the rules turning the snapshot into
 an instance are in :mod:`optimizers.fleet`.
 
 Outputs, sent durably before the table that remembers them is written:
@@ -25,7 +25,7 @@ Outputs, sent durably before the table that remembers them is written:
   ``recommendation_id``); a changed proposal first supersedes the previous one
   (:func:`optimizers.recommend.supersede`), an unchanged live one is not re-sent;
 * one ``migrate`` proposal per running workload whose move pays (outage, degradation or
-  a price rise; :func:`~agents.recommendation_plan.plan_migrations_of`), onto GPUs the
+  a price rise; :func:`~optimizers.plan.plan_migrations_of`), onto GPUs the
   batch's placements leave free; a live migration that stops paying is superseded;
 * for each workload nothing can host, an :class:`~schemas.Insight` of kind
   ``unplaceable`` on ``perf.insights`` (key ``workload:<id>``) whose evidence holds the
@@ -62,7 +62,10 @@ from agents.outputs import (
     persist_durably,
     send_durably,
 )
-from agents.recommendation_plan import (
+from config.metrics import PipelineMetrics
+from config.settings import Settings
+from optimizers.fleet import ProviderHealth, health_from_window, replica_ids
+from optimizers.plan import (
     BatchPlan,
     EstimatorFactory,
     Snapshot,
@@ -70,7 +73,6 @@ from agents.recommendation_plan import (
     plan_batch,
     prior_estimator,
 )
-from optimizers.fleet import ProviderHealth, health_from_window, replica_ids
 from optimizers.recommend import supersede, unplaced_insight
 from schemas import (
     DecodeError,
@@ -85,8 +87,6 @@ from schemas import (
     WorkloadSpec,
     decode,
 )
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,8 @@ import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from models.summaries import summarize_window
 from models.windows import (
     NO_WATERMARK,
@@ -43,8 +45,6 @@ from models.windows import (
     recovered_watermark,
 )
 from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

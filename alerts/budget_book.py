@@ -23,15 +23,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.budgets import TenantBudget
+from config.documents import DocumentError, YamlDocument
+from config.settings import DEFAULT_BUDGETS_PATH
 
 __all__ = [
-    "DEFAULT_BUDGETS_PATH",
     "BudgetBook",
     "BudgetBookError",
     "BudgetSpec",
@@ -39,12 +39,11 @@ __all__ = [
     "period_bounds",
 ]
 
-DEFAULT_BUDGETS_PATH = Path(__file__).resolve().parent / "budget_books" / "default.yaml"
 
 Period = Literal["day", "week", "month"]
 
 
-class BudgetBookError(ValueError):
+class BudgetBookError(DocumentError):
     """A budget file that cannot be used; the message names the file, tenant and field."""
 
 
@@ -85,10 +84,12 @@ class BudgetSpec(BaseModel):
     period: Period = "month"
 
 
-class BudgetBook(BaseModel):
+class BudgetBook(YamlDocument):
     """Budgets by tenant id; ``"*"`` is the default of tenants not listed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    error: ClassVar[type[ValueError]] = BudgetBookError
+    shape: ClassVar[str] = "a budget document is a mapping with 'budgets': {tenant: ...}"
 
     budgets: dict[str, BudgetSpec] = {}
 
@@ -107,25 +108,11 @@ class BudgetBook(BaseModel):
         )
 
     @classmethod
-    def from_dict(cls, data: Any) -> BudgetBook:
-        """Validate a parsed budget document; :class:`BudgetBookError` says what is wrong."""
-        if not isinstance(data, dict) or not isinstance(data.get("budgets", {}), dict):
-            raise BudgetBookError("a budget document is a mapping with 'budgets': {tenant: ...}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise BudgetBookError(f"{where}: {first['msg']}") from None
+    def has_shape(cls, data: Any) -> bool:
+        """A mapping whose ``budgets`` (if any) is a mapping."""
+        return isinstance(data, dict) and isinstance(data.get("budgets", {}), dict)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_BUDGETS_PATH) -> BudgetBook:
         """Read a YAML budget file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise BudgetBookError(f"{path}: {exc}") from None
-        try:
-            return cls.from_dict(data)
-        except BudgetBookError as exc:
-            raise BudgetBookError(f"{path}: {exc}") from None
+        return super().load(path)

@@ -23,6 +23,8 @@ from faust.types import StreamT, TableT, TopicT
 from agents.outputs import dead_letter, persist_durably, send_dead_letters
 from api import readmodel
 from api.readmodel import TABLES
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import (
     Alert,
     AlertAction,
@@ -39,8 +41,6 @@ from schemas import (
     WorkloadEvent,
     decode,
 )
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

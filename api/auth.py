@@ -2,6 +2,7 @@
 
 Tokens come from settings as ``token:role`` pairs (``COMPUTEPERF_API_TOKENS``).
 
+>>> from config.tokens import parse_tokens
 >>> tokens = parse_tokens("tok1:operator, tok2:reader")
 >>> authorize("Bearer tok2", tokens, "reader")
 Granted(role='reader')
@@ -15,10 +16,8 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Literal
 
-Role = Literal["reader", "operator"]
-ROLES: tuple[Role, ...] = ("reader", "operator")  # each role can do what those before it can
+from config.tokens import ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -34,22 +33,6 @@ class Denied:
 
     status: int
     error: str
-
-
-def parse_tokens(spec: str) -> dict[str, Role]:
-    """``"tok1:operator,tok2:reader"`` → ``{"tok1": "operator", "tok2": "reader"}``.
-
-    Raises ``ValueError`` naming the bad entry (unknown role, empty token).
-    """
-    tokens: dict[str, Role] = {}
-    for entry in (e.strip() for e in spec.split(",")):
-        if not entry:
-            continue
-        token, _, role = entry.rpartition(":")
-        if not token or role not in ROLES:
-            raise ValueError(f"api token entry {entry!r} must be TOKEN:ROLE with ROLE in {ROLES}")
-        tokens[token] = role
-    return tokens
 
 
 def authorize(header: str | None, tokens: dict[str, Role], needed: Role) -> Granted | Denied:
@@ -69,4 +52,4 @@ def authorize(header: str | None, tokens: dict[str, Role], needed: Role) -> Gran
     return Granted(role)
 
 
-__all__ = ["ROLES", "Denied", "Granted", "Role", "authorize", "parse_tokens"]
+__all__ = ["Denied", "Granted", "authorize"]

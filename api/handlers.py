@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from agents.outputs import send_durably
 from api import readmodel
 from api.agent import ReadModel
-from api.auth import Role, parse_tokens
 from api.openapi import body_validators, openapi_document
 from api.ranking import rank_placements
 from api.resources import (
@@ -45,6 +44,9 @@ from api.resources import (
     WorkloadView,
 )
 from api.validation import ApiError
+from config.metrics import PipelineMetrics
+from config.settings import Settings
+from config.tokens import Role, parse_tokens
 from schemas import (
     AlertAction,
     AlertActionKind,
@@ -53,8 +55,6 @@ from schemas import (
     RecommendationStatus,
     WorkloadSpec,
 )
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 #: Marks a worker-to-worker request: answer from local partitions only.
 LOCAL_HEADER = "X-Computeperf-Local"

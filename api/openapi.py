@@ -21,7 +21,6 @@ import jsonschema_rs
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api.auth import Role
 from api.readmodel import TABLES
 from api.resources import (
     AcknowledgeRequest,
@@ -43,6 +42,7 @@ from api.resources import (
     TableSnapshot,
     WorkloadView,
 )
+from config.tokens import Role
 from schemas import AlertAction, Anomaly, Insight, Recommendation, WorkloadSpec
 from schemas.base import ID_PATTERN
 

@@ -2,7 +2,7 @@
 
 Which providers may host the workload is decided by the optimizer's own hard constraints
 (:func:`optimizers.problem.failed_constraints`) plus free GPUs. Predicted throughput is
-the GPU model's nominal throughput for the workload type (``sim.gpus``, A100 80GB = 1)
+the GPU model's nominal throughput for the workload type (``schemas.gpus``, A100 80GB = 1)
 times the GPUs asked for, scaled by the provider's measured health (latest window's mean
 SM clock against the model's boost clock, capped at 1). Options are ranked by predicted
 throughput per dollar. Confidence: 0.5 for the nominal figure alone, 0.8 when a recent
@@ -27,7 +27,7 @@ from typing import Any
 from api.resources import PlacementAnswer, PlacementOption
 from optimizers.problem import PendingWorkload, ProviderCapacity, failed_constraints
 from schemas import ProviderStatus, WorkloadSpec
-from sim.gpus import GPU_MODELS, THROUGHPUT_UNITS
+from schemas.gpus import GPU_MODELS, THROUGHPUT_UNITS
 
 Value = dict[str, Any]
 HOSTING = (ProviderStatus.ONLINE.value, ProviderStatus.DEGRADED.value)

@@ -53,7 +53,7 @@ from schemas import (
     TenantBudgetStatus,
     WorkloadEvent,
 )
-from sim.gpus import GPU_MODELS
+from schemas.gpus import GPU_MODELS
 
 Value = dict[str, Any]
 

@@ -26,9 +26,9 @@ from api.handlers import ApiHandlers, Call, Handler, know_partitions
 from api.openapi import ROUTES, Route
 from api.resources import ErrorBody
 from api.validation import ApiError, param_model, parse_body, parse_params
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import AlertAction, Recommendation, Record
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import click
 
+from evaluation.insights import route_record
 from models.analysis import AnalysisEngine, WorkloadMeta
-from models.insights_eval import route_record
 from models.rollups import pack_state
 from models.windows import SeriesWindows, TumblingWindows, Watermark, WindowAccumulator
 from schemas import ProviderSample, WorkloadSample

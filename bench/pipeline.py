@@ -34,10 +34,10 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from agents.produce import produce_durably
+from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import MetricWindow, ProviderSample, encode
-from streams.produce import produce_durably
-from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.workers import WorkerProcess
 

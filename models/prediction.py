@@ -22,17 +22,8 @@ Models are saved with a format version, their target and the digest of their
 version, target or spec with :class:`ModelVersionError`. The payload is a pickle
 (scikit-learn's own persistence): load only files you produced.
 
-The figures on simulated runs come from :mod:`models.prediction_eval`; on this tiny
-fixed input (6 h runs of 8 providers) the predictor already beats the cohort mean by far:
-
->>> from models.prediction_eval import evaluate_prediction
->>> r = evaluate_prediction(seed=3, train_runs=2, calibration_runs=1, test_runs=1,
-...                         providers=8, workloads=16, hours=6)
->>> print(f"MAPE {r['mape']:.1%} vs baseline {r['baseline_mape']:.1%}, "
-...       f"coverage {r['interval_coverage']:.0%}")
-MAPE 4.0% vs baseline 102.1%, coverage 91%
->>> print(f"latency MAPE {r['latency_mape']:.1%} vs baseline {r['latency_baseline_mape']:.1%}")
-latency MAPE 5.3% vs baseline 8.6%
+The figures on simulated runs, and a pinned one on a tiny fixed input, are in
+:mod:`evaluation.prediction`.
 """
 
 from __future__ import annotations
@@ -99,14 +90,7 @@ class PerformancePredictor:
 
     Examples
     --------
-    >>> from models.prediction_eval import simulated_examples, default_feature_spec
-    >>> spec = default_feature_spec()
-    >>> train = simulated_examples(spec, seed=10, providers=8, workloads=16, hours=4)
-    >>> cal = simulated_examples(spec, seed=11, providers=8, workloads=16, hours=4)
-    >>> model = PerformancePredictor(spec, seed=0).fit(train, cal)
-    >>> p = model.predict_one(cal[0].x, cal[0].key, cal[0].group)
-    >>> p.low < p.value < p.high
-    True
+    :mod:`evaluation.prediction` fits one on simulated runs.
     """
 
     def __init__(

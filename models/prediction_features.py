@@ -38,6 +38,7 @@ from schemas import (
     WorkloadSpec,
     WorkloadType,
 )
+from schemas.gpus import GPU_MODELS, REGIONS
 
 __all__ = [
     "FEATURE_CODE_VERSION",
@@ -46,6 +47,7 @@ __all__ = [
     "FeatureSpec",
     "ProviderHealth",
     "as_arrays",
+    "default_feature_spec",
     "examples_from_records",
     "featurize",
 ]
@@ -274,3 +276,26 @@ def as_arrays(examples: Iterable[Example]) -> tuple[np.ndarray, np.ndarray]:
     x = np.array([e.x for e in rows], dtype=np.float64)
     y = np.log(np.array([e.value for e in rows], dtype=np.float64))
     return x, y
+
+
+def default_feature_spec() -> FeatureSpec:
+    """Feature spec of the GPU catalogue (:mod:`schemas.gpus`: its models, regions and priors).
+
+    >>> spec = default_feature_spec()
+    >>> "H100 80GB" in spec.gpu_models and spec.gpu_prior["H100 80GB"]["training"]
+    2.4
+    """
+    return FeatureSpec(
+        gpu_models=tuple(sorted(GPU_MODELS)),
+        regions=tuple(sorted(REGIONS)),
+        gpu_prior={
+            name: {
+                "training": m.training,
+                "fine_tuning": m.fine_tuning,
+                "inference": m.inference,
+                "rendering": m.rendering,
+            }
+            for name, m in GPU_MODELS.items()
+        },
+        region_utc_offset_h={name: float(r.utc_offset_h) for name, r in REGIONS.items()},
+    )

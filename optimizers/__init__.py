@@ -6,7 +6,7 @@ options of one workload (:mod:`optimizers.pareto`).
 
 Pure computation (numpy, OR-Tools, :mod:`schemas`); no I/O and no clock. Build a
 :class:`PlacementProblem`, solve it with :class:`CpSatPlacer`, compare with
-:func:`cheapest_first` or :func:`greedy_best_fit`. :mod:`optimizers.evaluate` generates
+:func:`cheapest_first` or :func:`greedy_best_fit`. :mod:`evaluation.placement` generates
 synthetic instances and measures quality and solve time.
 """
 

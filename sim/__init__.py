@@ -1,7 +1,7 @@
 """Marketplace simulator: synthetic providers, workloads, telemetry and labelled incidents.
 
-The pure core (:mod:`sim.gpus`, :mod:`sim.incidents`, :mod:`sim.marketplace`) has no I/O
-and no clock; :mod:`sim.publish` produces its records to Kafka and :mod:`sim.cli` is the
+The pure core (:mod:`schemas.gpus`, :mod:`sim.incidents`, :mod:`sim.marketplace`) has no I/O
+and no clock; :mod:`streams.publish` produces its records to Kafka and :mod:`cli.simulate` is the
 ``computeperf simulate`` command. Only the core is re-exported here, so importing
 ``sim`` does not pull in aiokafka.
 
@@ -10,7 +10,7 @@ and no clock; :mod:`sim.publish` produces its records to Kafka and :mod:`sim.cli
 3
 """
 
-from sim.gpus import GPU_MODELS, REGIONS, GpuModel, Region
+from schemas.gpus import GPU_MODELS, REGIONS, GpuModel, Region
 from sim.incidents import Effects, Incident, IncidentKind, effects_at
 from sim.marketplace import (
     TOPIC_CATALOG,

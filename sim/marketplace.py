@@ -3,7 +3,7 @@
 :class:`MarketplaceSim` invents a fleet of providers (GPU model, region, price, ...)
 and a set of tenant workloads placed on compatible providers, then generates the
 telemetry they would emit, interval by interval, as :class:`SimRecord` values ready to
-be produced to Kafka by :mod:`sim.publish`.
+be produced to Kafka by :mod:`streams.publish`.
 
 Design rules, and why:
 
@@ -54,8 +54,8 @@ from schemas import (
     WorkloadType,
 )
 from schemas.base import ID_PATTERN, TS_MAX_MS, TS_MIN_MS
+from schemas.gpus import GPU_MODELS, REGIONS, THROUGHPUT_UNITS, GpuModel, Region
 from sim.bottlenecks import WorkloadFault, host_metrics
-from sim.gpus import GPU_MODELS, REGIONS, THROUGHPUT_UNITS, GpuModel, Region
 from sim.incidents import (
     NO_EFFECTS,
     Effects,

@@ -13,8 +13,8 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from alerts.history import select
+from config.settings import Settings
 from schemas import Alert, DecodeError, decode
-from streams.settings import Settings
 
 __all__ = ["read_alert_history"]
 

@@ -26,6 +26,8 @@ from agents.windows import WindowAggregator, register_window_agent
 from alerts.rules import Rule, ThresholdRule, load_rules
 from api.agent import create_read_model, register_read_model_agent
 from api.views import register_api
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from models.fleet import FleetView
 from schemas import (
     Alert,
@@ -40,9 +42,7 @@ from schemas import (
 )
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
-from streams.metrics import PipelineMetrics
 from streams.recovery import ComputeperfTableManager
-from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.transport import FastHandoffConsumer
 

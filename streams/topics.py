@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from config.settings import Settings
 from schemas import TOPIC_RECORDS, Record
-from streams.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.settings import Settings
 from infra.kafka.broker import set_pdeathsig, terminate
-from streams.settings import Settings
 
 
 def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -41,7 +41,7 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams", *args],
+            [sys.executable, "-m", "cli", *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

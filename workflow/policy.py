@@ -20,17 +20,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import ClassVar, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["DEFAULT_POLICIES_PATH", "ApprovalMode", "Policy", "PolicyBook", "PolicyError"]
+from config.documents import DocumentError, YamlDocument
+from config.settings import DEFAULT_POLICIES_PATH
 
-DEFAULT_POLICIES_PATH = Path(__file__).with_name("policies") / "default.yaml"
+__all__ = ["ApprovalMode", "Policy", "PolicyBook", "PolicyError"]
 
 
-class PolicyError(ValueError):
+class PolicyError(DocumentError):
     """A policy file that cannot be read or does not validate."""
 
 
@@ -95,7 +95,7 @@ class Policy(BaseModel):
         return self.interval_s * 1000
 
 
-class PolicyBook(BaseModel):
+class PolicyBook(YamlDocument):
     """The set of policies in force, plus the dry-run switch.
 
     Attributes
@@ -112,6 +112,8 @@ class PolicyBook(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    error: ClassVar[type[ValueError]] = PolicyError
+    shape: ClassVar[str] = "a policy document is a mapping with 'policies' (and 'dry_run')"
 
     policies: tuple[Policy, ...] = ()
     dry_run: bool = False
@@ -138,25 +140,6 @@ class PolicyBook(BaseModel):
         return PolicyBook(policies=(*kept, policy), dry_run=self.dry_run)
 
     @classmethod
-    def from_dict(cls, data: Any) -> PolicyBook:
-        """Validate a parsed policy document; :class:`PolicyError` says what is wrong."""
-        if not isinstance(data, dict):
-            raise PolicyError("a policy document is a mapping with 'policies' (and 'dry_run')")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise PolicyError(f"{where}: {first['msg']}") from None
-
-    @classmethod
     def load(cls, path: str | Path = DEFAULT_POLICIES_PATH) -> PolicyBook:
         """Read a YAML policy file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise PolicyError(f"{path}: {exc}") from None
-        try:
-            return cls.from_dict(data)
-        except PolicyError as exc:
-            raise PolicyError(f"{path}: {exc}") from None
+        return super().load(path)

@@ -1,7 +1,7 @@
 """The per-entity ensemble the anomaly agent keeps in its table, and the evaluation scores.
 
 One construction shared by :mod:`agents.anomalies` and
-:mod:`models.detectors.detection_eval`, so the figures printed by ``computeperf evaluate
+:mod:`evaluation.detection`, so the figures printed by ``computeperf evaluate
 detection`` are those of the detector the agent runs.
 
 >>> det = compact_ensemble(seed=1)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from config.settings import Settings
 from schemas import Recommendation, encode
-from streams.settings import Settings
 from streams.workers import WorkerProcess, settings_env
 from tests.integration.harness import fresh_settings, produce, start_worker
 
@@ -71,7 +71,7 @@ def start_api(bootstrap: str, tmp: Path, providers: int = 4) -> RunningApi:
     worker = start_worker(settings, tmp)
     out = subprocess.run(
         [
-            *(sys.executable, "-m", "streams", "simulate", "--backfill", "--duration-s", "60"),
+            *(sys.executable, "-m", "cli", "simulate", "--backfill", "--duration-s", "60"),
             *("--providers", str(providers), "--workloads", "2", "--quiet", "--json"),
         ],
         env=settings_env(settings),

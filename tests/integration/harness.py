@@ -13,10 +13,10 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.produce import produce_durably
+from config.settings import Settings
 from infra.kafka.broker import free_port
 from schemas import Record, decode
-from streams.produce import produce_durably
-from streams.settings import Settings
 from streams.workers import WorkerProcess, settings_env
 
 
@@ -48,7 +48,7 @@ def run_cli(args: list[str], settings: Settings, tmp: Path, timeout_s: float = 3
     Returns stdout; fails the test with the end of stderr when the command fails.
     """
     done = subprocess.run(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", "cli", *args],
         env=settings_env(settings),
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,

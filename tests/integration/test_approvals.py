@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from schemas import (
     FeedbackOutcome,
     Recommendation,
@@ -19,12 +20,11 @@ from schemas import (
     WorkloadSpec,
     encode,
 )
-from streams.scheduler_cli import run_scheduler
-from streams.settings import Settings
+from sim.reference_market import SimulatedMarketplace
+from streams.scheduler import run_scheduler
 from streams.topics import ensure_topics
 from tests.integration import test_scheduler as scheduler_test
 from tests.integration.harness import decode_all, drain, fresh_settings, produce, start_worker
-from workflow.reference_market import SimulatedMarketplace
 
 pytestmark = pytest.mark.kafka
 

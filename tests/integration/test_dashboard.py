@@ -75,7 +75,7 @@ def test_dashboard_shows_the_pipeline_and_approving_writes_to_the_topic(
             # More telemetry: the charts grow without a reload.
             subprocess.run(
                 [
-                    *(sys.executable, "-m", "streams", "simulate", "--backfill"),
+                    *(sys.executable, "-m", "cli", "simulate", "--backfill"),
                     *("--duration-s", "15", "--providers", "4", "--workloads", "2", "--quiet"),
                 ],
                 env=settings_env(running.settings),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.prediction_eval import default_feature_spec
+from models.prediction_features import default_feature_spec
 from optimizers.fleet import pending_replicas, provider_capacities
 from optimizers.problem import feasible
 from schemas import (

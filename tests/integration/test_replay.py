@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from config.settings import Settings
 from schemas import Alert, MetricWindow, ProviderSample
-from streams.settings import Settings
 from streams.topics import TOPICS, ensure_topics
 from tests.integration.harness import decode_all, drain, fresh_settings, run_cli, start_worker
 

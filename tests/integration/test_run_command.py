@@ -43,7 +43,7 @@ def test_run_brings_up_worker_and_simulator_and_ctrl_c_stops_all(
         [
             sys.executable,
             "-m",
-            "streams",
+            "cli",
             "run",
             "--providers",
             "4",

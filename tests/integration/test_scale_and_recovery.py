@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from schemas import MetricWindow
-from streams.settings import Settings
 from tests.integration.harness import (
     decode_all,
     drain,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import DEFAULT_POLICIES_PATH
 from schemas import (
     FeedbackOutcome,
     Recommendation,
@@ -17,12 +18,12 @@ from schemas import (
     SchedulerFeedback,
     encode,
 )
-from streams.scheduler_cli import run_scheduler
+from sim.reference_market import SimulatedMarketplace
+from streams.scheduler import run_scheduler
 from streams.topics import ensure_topics
 from tests.integration.harness import decode_all, drain, fresh_settings, produce
 from workflow.approver import Approver
-from workflow.policy import DEFAULT_POLICIES_PATH, PolicyBook
-from workflow.reference_market import SimulatedMarketplace
+from workflow.policy import PolicyBook
 
 pytestmark = pytest.mark.kafka
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agents.alerting import state_from_json, state_to_json
+from alerts.engine import state_from_json, state_to_json
 from alerts.lifecycle import AlertState, Phase
 from alerts.signal_rules import AnomalyRule
 from alerts.state import evaluate_anomaly, evaluate_quiet

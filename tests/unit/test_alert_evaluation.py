@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alerts.evaluation import evaluate_alerts, replay_alerts
 from alerts.rules import DEFAULT_RULES_PATH, ThresholdRule, load_rules
-from alerts.simulation import START_MS, simulate_run
+from evaluation.alert_simulation import START_MS, simulate_run
+from evaluation.alerts import evaluate_alerts, replay_alerts
 from schemas import AlertStatus
 from sim.incidents import Incident
 

@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from streams.alerts_cli import _parse_time_ms, alerts_command
+from cli.alerts import _parse_time_ms, alerts_command
 
 KEYS = {
     "incidents",

@@ -6,30 +6,14 @@ import asyncio
 from typing import Any
 
 from agents.analysis import FleetAnalysis
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from models.windows import WindowAccumulator
 from schemas import EntityType, Insight, MetricWindow, ProviderInfo, WorkloadSample
 from streams.app import create_app
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
+from tests.fakes import FakeTable, FakeTopic
 
 T0 = 1_793_491_200_000
-
-
-class FakeTopic:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Any]] = []
-
-    async def send(self, *, key: str, value: Any, partition: int | None = None) -> Any:
-        self.sent.append((key, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-class FakeTable:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.changelog_topic = FakeTopic()
 
 
 def test_analysis_role_runs_its_agents_in_its_own_group() -> None:

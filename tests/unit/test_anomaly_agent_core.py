@@ -8,7 +8,7 @@ import json
 import pickle
 import random
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,11 +24,12 @@ from agents.anomalies import (
     load_state,
     score_window,
 )
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from models.detectors import EnsembleDetector
 from schemas import Anomaly, MetricStats, MetricWindow, encode
 from streams.app import create_app
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
+from tests.fakes import FakeTable, FakeTopic
 
 STEP_MS = 60_000
 T0_MS = 1_700_000_000_000
@@ -175,30 +176,9 @@ class FakeMessage:
     key: bytes | None = None
 
 
-@dataclass
-class FakeTopic:
-    name: str
-    log: list[tuple[str, Any]]
-
-    async def send(self, *, key: Any, value: Any, partition: int | None = None) -> Any:
-        self.log.append((self.name, (key, value, partition)))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-@dataclass
-class FakeTable:
-    changelog_topic: FakeTopic
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-
 def scorer_and_log() -> tuple[AnomalyScorer, FakeTable, list[tuple[str, Any]]]:
     log: list[tuple[str, Any]] = []
-    table = FakeTable(FakeTopic("changelog", log))
+    table = FakeTable(changelog_topic=FakeTopic("changelog", log))
     scorer = AnomalyScorer(
         metrics=PipelineMetrics(),
         anomalies_topic=FakeTopic("anomalies", log),

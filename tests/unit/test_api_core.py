@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api import readmodel
-from api.auth import Denied, Granted, authorize, parse_tokens
+from api.auth import Denied, Granted, authorize
 from api.openapi import ROUTES, body_validators, openapi_document
 from api.ranking import rank_placements
 from api.readmodel import TABLES
 from api.validation import ApiError, param_model, parse_body, parse_params
+from config.tokens import parse_tokens
 from schemas import (
     Alert,
     AlertAction,

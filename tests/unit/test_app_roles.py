@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from config.settings import ALL_AGENTS, Settings
 from streams.app import create_app
-from streams.settings import ALL_AGENTS, Settings
 
 # The default rules (alerts/rules/) include anomaly and budget rules: their agents run too.
 ALERT_AGENTS = {"evaluate_threshold_rules", "evaluate_anomaly_rules", "evaluate_budget_rules"}

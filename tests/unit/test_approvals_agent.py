@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agents.approvals import ApprovalWorker
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import (
     DeadLetter,
     Recommendation,
@@ -21,8 +22,7 @@ from schemas import (
     encode,
 )
 from streams.app import create_app
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
+from tests.fakes import FakeTable, FakeTopic
 from workflow.policy import PolicyBook
 
 S = RecommendationStatus
@@ -44,34 +44,6 @@ BOOK = PolicyBook.from_dict(
         ]
     }
 )
-
-
-class FakeTopic:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Any]] = []
-
-    async def send(self, *, key: str, value: Any, partition: int | None = None) -> Any:
-        self.sent.append((key, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-class FakeTable:
-    """What the worker uses of a Faust table: reads, and the store and changelog persist writes."""
-
-    def __init__(self, data: dict[str, Any] | None = None) -> None:
-        self.data: dict[str, Any] = dict(data or {})
-        self.changelog_topic = FakeTopic()
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def values(self) -> Any:
-        return self.data.values()
-
-    def items(self) -> Any:
-        return self.data.items()
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.budget_book import DEFAULT_BUDGETS_PATH, BudgetBook, BudgetBookError, period_bounds
+from alerts.budget_book import BudgetBook, BudgetBookError, period_bounds
 from alerts.budget_tracking import tenant_status
 from alerts.spend_ledger import (
     HOUR_MS,
@@ -18,6 +18,7 @@ from alerts.spend_ledger import (
     count_window,
     window_spend_usd,
 )
+from config.settings import DEFAULT_BUDGETS_PATH
 from schemas import MetricStats, MetricWindow, TenantBudgetStatus, decode, encode
 
 T0 = 1_700_000_000_000 // HOUR_MS * HOUR_MS  # 2023-11-14T22:00Z

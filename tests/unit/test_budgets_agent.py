@@ -12,6 +12,8 @@ import pytest
 
 from agents.budgets import UNATTRIBUTED, BudgetWorker
 from alerts.budget_book import BudgetBook
+from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import (
     DeadLetter,
     MetricStats,
@@ -21,8 +23,6 @@ from schemas import (
     WorkloadSpec,
     encode,
 )
-from streams.metrics import PipelineMetrics
-from streams.settings import Settings
 from tests.unit.test_approvals_agent import FakeTable, FakeTopic, Msg
 
 T0 = 1_700_000_000_000 // 3_600_000 * 3_600_000

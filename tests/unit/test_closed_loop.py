@@ -7,24 +7,25 @@ from collections import defaultdict
 
 import pytest
 
+from config.settings import DEFAULT_POLICIES_PATH
+from evaluation.closed_loop import evaluate_closed_loop, run_day
+from evaluation.schedulers import (
+    BestValueOracle,
+    CheapestFirstScheduler,
+    EngineConfig,
+    EngineScheduler,
+)
 from schemas import RecommendationStatus
-from sim.marketplace import ProviderProfile
-from workflow.closed_loop import evaluate_closed_loop, run_day
-from workflow.market_day import (
+from sim.market_day import (
     DayWorkload,
     MarketDay,
     a100_equivalent,
     generate_day,
     realised_throughput,
 )
-from workflow.market_state import Action, MarketView
-from workflow.policy import DEFAULT_POLICIES_PATH, Policy, PolicyBook
-from workflow.schedulers import (
-    BestValueOracle,
-    CheapestFirstScheduler,
-    EngineConfig,
-    EngineScheduler,
-)
+from sim.market_state import Action, MarketView
+from sim.marketplace import ProviderProfile
+from workflow.policy import Policy, PolicyBook
 from workflow.validation import Accuracy, AppliedAction, Outcome, OutcomeTracker, PolicyDemoter
 
 S = RecommendationStatus

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from streams.closed_loop_cli import closed_loop_command
+from cli.evaluate.closed_loop import closed_loop_command
 
 SMALL = ["--seed", "2", "--providers", "10", "--hours", "2"]
 

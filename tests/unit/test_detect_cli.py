@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from streams.detect_cli import detect
+from cli.detect import detect
 
 HEALTHY = [f"{1_700_000_000 + 60 * i},{10 + i * 7 % 5 / 10}" for i in range(40)]
 SPIKE = "1700002400,50"
 
-# `computeperf detect` exactly as streams.cli.main() would run it once registered.
+# `computeperf detect` exactly as cli.main.main() would run it once registered.
 THROUGH_FAUST_CLI = """
 import sys
 from faust.cli.faust import cli
 from streams.app import create_app
-from streams.detect_cli import detect
-from streams.settings import Settings
+from cli.detect import detect
+from config.settings import Settings
 cli.add_command(detect)
 sys.argv = ["computeperf", "detect"]
 create_app(Settings()).main()

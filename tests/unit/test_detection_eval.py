@@ -7,14 +7,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from models.detectors.detection_eval import (
+from cli.evaluate.detection import detection_bench_command, detection_command
+from evaluation.detection import (
     RollingZScore,
     StaticThreshold,
     bench_detection,
     evaluate_detection,
     event_metrics,
 )
-from streams.detection_cli import detection_bench_command, detection_command
 
 METRIC_KEYS = {
     "precision",
@@ -92,7 +92,7 @@ def test_evaluate_detection_shape_and_determinism(tiny_run):
 
 
 def test_detection_cli_json(monkeypatch, tiny_run):
-    import models.detectors.detection_eval as core
+    import evaluation.detection as core
 
     monkeypatch.setattr(core, "evaluate_detection", lambda *a, **k: tiny_run)
     result = CliRunner().invoke(detection_command, ["--json"])
@@ -103,7 +103,7 @@ def test_detection_cli_json(monkeypatch, tiny_run):
 
 
 def test_bench_keys(monkeypatch):
-    import models.detectors.detection_eval as core
+    import evaluation.detection as core
 
     figures = bench_detection(warmup_windows=20, timed_windows=5)
     assert {"us_per_point", "bytes_per_entity"} <= set(figures)  # timing only, never asserted

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from streams.evaluate_cli import evaluate_group, parse_sizes
+from cli.evaluate import evaluate_group, parse_sizes
 
 
 def test_placement_json_has_the_issue_keys_and_sane_values() -> None:

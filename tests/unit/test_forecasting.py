@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli.evaluate.forecast import forecast_command
+from evaluation.forecast import evaluate_forecasts, score_series
 from models.forecasting import ForecastPoint, SeasonalForecaster, forecast
-from models.forecasting_eval import evaluate_forecasts, score_series
-from streams.forecast_cli import forecast_command
 
 PERIOD = 24
 

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.analysis import analysis_bench_command
-from models.insights_eval import _quantile_error, build_scenario
+from cli.evaluate.insights import insights_command
+from evaluation.insights import _quantile_error, build_scenario
 from schemas import RootCauseScope
 from sim.marketplace import MarketplaceSim
-from streams.insights_cli import insights_command
 
 KEYS = {
     "bottleneck_accuracy",

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evaluation.placement import evaluate_placement, generate_instance, perf_per_dollar
 from optimizers.baselines import cheapest_first, greedy_best_fit, random_placement
-from optimizers.evaluate import evaluate_placement, generate_instance, perf_per_dollar
 from optimizers.placement import CpSatPlacer
 from optimizers.problem import (
     ObjectiveWeights,

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation.prediction import baseline_predictions, simulated_examples
 from models.prediction import (
     MODEL_FORMAT_VERSION,
     ModelVersionError,
     PerformancePredictor,
     _conformal_quantile,
 )
-from models.prediction_eval import baseline_predictions, default_feature_spec, simulated_examples
 from models.prediction_features import (
     Example,
     FeatureSpec,
     ProviderHealth,
+    default_feature_spec,
     examples_from_records,
     featurize,
 )

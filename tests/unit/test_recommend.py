@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import lognorm, norm
 
+from evaluation.placement import generate_instance
 from optimizers.baselines import cheapest_first
-from optimizers.evaluate import generate_instance
 from optimizers.migration import RunningWorkload, plan_migrations
 from optimizers.placement import CpSatPlacer
 from optimizers.problem import PendingWorkload, ProviderCapacity, feasible

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from agents.recommendation_plan import Snapshot, model_estimator, plan_batch
+from config.settings import Settings
+from evaluation.prediction import simulated_examples
 from models.prediction import ModelVersionError, PerformancePredictor
-from models.prediction_eval import default_feature_spec, simulated_examples
-from models.prediction_features import featurize
+from models.prediction_features import default_feature_spec, featurize
 from optimizers.fleet import ProviderHealth, pending_replicas, provider_capacities
+from optimizers.plan import Snapshot, model_estimator, plan_batch
 from optimizers.problem import feasible
 from schemas import ProviderInfo, WorkloadSpec
 from streams.app import create_app
-from streams.settings import Settings
 
 NOW = 1_700_000_000_000
 

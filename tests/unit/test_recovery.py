@@ -16,9 +16,9 @@ import pytest
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
+from config.settings import Settings
 from streams.app import create_app
 from streams.recovery import ComputeperfTableManager, ResumeAfterClearRecovery
-from streams.settings import Settings
 
 INPUT = TP("t.telemetry.provider", 0)
 

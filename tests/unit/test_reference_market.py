@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas import FeedbackOutcome, Recommendation
-from workflow.reference_market import SimulatedMarketplace
+from sim.reference_market import SimulatedMarketplace
 
 T0 = 1_700_000_000_000
 

@@ -16,7 +16,7 @@ import yaml
 
 from alerts.export import go_template, prometheus_rules
 from alerts.rules import DEFAULT_RULES_PATH, ThresholdRule, load_rules
-from streams.rules_cli import dump_yaml
+from cli.rules import dump_yaml
 
 RULES_DIR = DEFAULT_RULES_PATH.parent
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def export(tmp_path: Path, *args: str) -> Path:
         [
             sys.executable,
             "-m",
-            "streams",
+            "cli",
             "rules",
             "export",
             "--format",
@@ -127,7 +127,7 @@ def test_invalid_rules_exit_2_with_the_field(tmp_path: Path) -> None:
         "rules:\n  - {name: X, metric: gpu_temp_c.p42, op: '>', threshold: 1, severity: warning}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "streams", "rules", "export", "--rules", str(bad)],
+        [sys.executable, "-m", "cli", "rules", "export", "--rules", str(bad)],
         capture_output=True,
         text=True,
         cwd=REPO,

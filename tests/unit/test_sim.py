@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli import simulate as cli
+from config.settings import Settings
 from schemas import (
     TOPIC_RECORDS,
     ProviderInfo,
@@ -26,12 +28,11 @@ from schemas import (
     decode,
     encode,
 )
-from sim import cli
-from sim.gpus import GPU_MODELS, REGIONS, THROUGHPUT_UNITS
+from schemas.gpus import GPU_MODELS, REGIONS, THROUGHPUT_UNITS
+from schemas.times import parse_time_ms
 from sim.incidents import Incident, IncidentKind, effects_at, random_incidents
 from sim.marketplace import MarketplaceSim, SimRecord
-from sim.publish import MemoryProducer, publish
-from streams.settings import Settings
+from streams.publish import MemoryProducer, publish
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 MIN = 60_000
@@ -550,6 +551,6 @@ def test_parse_helpers() -> None:
         T0 + 3500,
         0.25,
     )
-    assert cli.parse_start("2024-01-01T00:00:00") == 1_704_067_200_000
+    assert parse_time_ms("2024-01-01T00:00:00") == 1_704_067_200_000
     with pytest.raises(ValueError, match="severity"):
         cli.parse_incident("price_spike:0:0:1:2")

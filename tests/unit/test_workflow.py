@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config.settings import DEFAULT_POLICIES_PATH
 from schemas import Recommendation, RecommendationStatus
 from workflow.approver import Approver
-from workflow.policy import DEFAULT_POLICIES_PATH, ApprovalMode, Policy, PolicyBook, PolicyError
+from workflow.policy import ApprovalMode, Policy, PolicyBook, PolicyError
 from workflow.rate_limit import ProviderRateLimiter
 from workflow.transitions import ALLOWED, TERMINAL, InvalidTransition, transition
 
