@@ -8,6 +8,14 @@ that should have come between two windows of the entity but did not (an outage s
 from its end) are bad availability events. Windows ending at or before the last one are
 replays: state unchanged, no observation.
 
+Partial windows (some samples, availability below the SLI's bar) are judged on the time
+the entity ran, which a window alone does not tell: the entity's *first* window is cut by
+its start, so it counts as good (its samples are all it ran); a later partial window is
+held (``"p"`` in the state) until the entity's next window shows it went on — then it
+was downtime and counts as bad — so the partial *last* window of a workload that ended is
+never counted against it. Only availability SLOs do this: a partial window's throughput
+or latency is still a measurement of the time the entity ran.
+
 Examples
 --------
 >>> from alerts.sla import burn_rate_rules
@@ -26,6 +34,21 @@ Examples
 [(28, 14.4), (29, 14.4)]
 >>> observe_burn_window(rules, state, window(29, 50)) == (state, [])  # a replay
 True
+
+A workload's first window is cut by its start, a later one by its end:
+
+>>> avail = burn_rate_rules("Avail", 0.99)
+>>> def partial(i, availability):
+...     return window(i, 120).model_copy(update={"availability": availability})
+>>> state, _ = observe_burn_window(avail, None, partial(0, 0.5))
+>>> state["s"]["availability|None|0.99|0"]["g"], state.get("p")  # good, nothing held
+(1, None)
+>>> state, _ = observe_burn_window(avail, state, partial(1, 0.5))
+>>> state["s"]["availability|None|0.99|0"]["t"], state["p"] == partial(1, 0.5).window_end_ms
+(1, True)
+>>> state, _ = observe_burn_window(avail, state, partial(2, 1.0))  # it went on: downtime
+>>> state["s"]["availability|None|0.99|0"]["g"], state["s"]["availability|None|0.99|0"]["t"]
+(2, 3)
 """
 
 from __future__ import annotations
@@ -40,7 +63,7 @@ from alerts.signal_rules import BurnRateRule
 from alerts.sla import burn_observation, window_is_good
 from schemas import MetricWindow
 
-__all__ = ["load_tracker", "observe_burn_window", "slo_groups", "slo_key"]
+__all__ = ["is_partial", "load_tracker", "observe_burn_window", "slo_groups", "slo_key"]
 
 
 def slo_key(rule: BurnRateRule) -> str:
@@ -109,17 +132,43 @@ def observe_burn_window(
         first = max(last_end + size_ms, window.window_start_ms - longest_ms + size_ms)
         missing = range(first, window.window_start_ms + 1, size_ms)
     stored = (state or {}).get("s", {})
+    held: int | None = (state or {}).get("p")
+    partial = is_partial(window)
     slos: dict[str, Any] = {}
     observed: list[tuple[BurnRateRule, Observation]] = []
     for key, group in slo_groups(applicable).items():
         head = group[0]
         tracker = load_tracker(group, stored.get(key), size_ms)
         if head.sli == "availability":
+            if held is not None:  # the entity went on after its partial window: downtime
+                tracker.observe(held, good=0, total=1)
             for end_ms in missing:
                 tracker.observe(end_ms, good=0, total=1)
-        good = window_is_good(head.sli, head.target, window)
-        if good is not None:
-            tracker.observe(window.window_end_ms, good=int(good), total=1)
+            if partial and last_end is None:  # cut by the entity's start: all it ran
+                tracker.observe(window.window_end_ms, good=1, total=1)
+            elif not partial:
+                whole = window_is_good("availability", None, window)
+                tracker.observe(window.window_end_ms, good=int(bool(whole)), total=1)
+        else:
+            good = window_is_good(head.sli, head.target, window)
+            if good is not None:
+                tracker.observe(window.window_end_ms, good=int(good), total=1)
         slos[key] = tracker.to_state()
         observed += [(r, burn_observation(r, tracker, window.window_end_ms)) for r in group]
-    return {"end": window.window_end_ms, "s": slos}, observed
+    new: dict[str, Any] = {"end": window.window_end_ms, "s": slos}
+    if partial and last_end is not None:
+        new["p"] = window.window_end_ms
+    return new, observed
+
+
+def is_partial(window: MetricWindow) -> bool:
+    """Whether *window* has samples but not all of them: cut by a start, an end or a gap.
+
+    Examples
+    --------
+    >>> w = MetricWindow(entity_type="workload", entity_id="w1", window_start_ms=10**12,
+    ...                  window_end_ms=10**12 + 60_000, count=3, metrics={}, availability=0.5)
+    >>> is_partial(w), is_partial(w.model_copy(update={"availability": 1.0}))
+    (True, False)
+    """
+    return window.count > 0 and window_is_good("availability", None, window) is False

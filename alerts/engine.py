@@ -82,6 +82,7 @@ def state_from_json(data: dict[str, Any] | None) -> AlertState:
     values = {k: v for k, v in data.items() if k in known}
     values["phase"] = Phase(data["phase"])
     values["fired_at_ms"] = tuple(data.get("fired_at_ms", ()))
+    values["history"] = tuple((int(end), float(v)) for end, v in data.get("history", ()))
     return AlertState(**values)
 
 

@@ -15,7 +15,9 @@ For users who alert in Prometheus. The export defines the metric contract it exp
 Equivalences: ``for`` = max(``for``, ``for_windows`` x window), ``keep_firing_for`` as is
 (Prometheus >= 2.42), hysteresis as ``x > fire or (x > resolve and on(...) ALERTS{...})``,
 burn-rate rows as recorded error ratios over each window with the low-traffic guard as
-``clamp_min`` of the denominator. Annotations become Go templates.
+``clamp_min`` of the denominator, ``minus`` as a difference of two recorded series and
+``change_over`` as ``x / x offset d`` (ratio) or ``x - x offset d`` (delta). Annotations
+become Go templates.
 
 Examples
 --------
@@ -77,16 +79,48 @@ def go_template(template: str, threshold: float) -> str:
     return "".join(out)
 
 
-def _series(rule: ThresholdRule) -> tuple[str, dict[str, Any]]:
-    """Recording rule name and definition for a threshold rule's metric."""
-    if "." in rule.metric:
-        name, stat = rule.metric.rsplit(".", 1)
+def _series(metric: str) -> tuple[str, dict[str, Any]]:
+    """Recording rule name and definition for a metric path of a threshold rule."""
+    if "." in metric:
+        name, stat = metric.rsplit(".", 1)
         source = f'computeperf_window_{name}{{stat="{stat}"}}'
         record = f"computeperf:{name}_{stat}:window"
     else:
-        source = f"computeperf_window_{rule.metric}"
-        record = f"computeperf:{rule.metric}:window"
+        source = f"computeperf_window_{metric}"
+        record = f"computeperf:{metric}:window"
     return record, {"record": record, "expr": f"max by ({_BY}) ({source})"}
+
+
+def _value(rule: ThresholdRule, records: dict[str, Any]) -> str:
+    """The PromQL of what a threshold rule compares: its metric, ``minus``, ``change``.
+
+    Examples
+    --------
+    >>> rule = ThresholdRule(name="Up", metric="m.mean", op=">", threshold=2,
+    ...                      change_over="5m", change="ratio", severity="info")
+    >>> print(_value(rule, {}))
+    (computeperf:m_mean:window{entity_type="provider"})
+    / (computeperf:m_mean:window{entity_type="provider"} offset 5m)
+    >>> spread = rule.model_copy(update={"minus": "m.min", "change_over_ms": None})
+    >>> print(_value(spread, {}).replace(" - ", "\\n - "))
+    (computeperf:m_mean:window{entity_type="provider"}
+     - computeperf:m_min:window{entity_type="provider"})
+    """
+    paths = [rule.metric] if rule.minus is None else [rule.metric, rule.minus]
+    names = []
+    for path in paths:
+        record, definition = _series(path)
+        records[record] = definition
+        names.append(record)
+
+    def at(offset: str) -> str:
+        return " - ".join(f'{n}{{entity_type="{rule.entity_type}"}}{offset}' for n in names)
+
+    if rule.change_over_ms is None:
+        return at("") if rule.minus is None else f"({at('')})"
+    before = at(f" offset {format_duration(rule.change_over_ms)}")
+    operator = "/" if rule.change == "ratio" else "-"
+    return f"({at('')})\n{operator} ({before})"
 
 
 def _alert(rule: RuleBase, expr: str, for_ms: int, threshold: float) -> dict[str, Any]:
@@ -104,9 +138,9 @@ def _alert(rule: RuleBase, expr: str, for_ms: int, threshold: float) -> dict[str
 
 
 def _threshold(rule: ThresholdRule, window_ms: int, records: dict[str, Any]) -> dict[str, Any]:
-    record, definition = _series(rule)
-    records[record] = definition
-    selector = f'{record}{{entity_type="{rule.entity_type}"}}'
+    selector = _value(rule, records)
+    if rule.change_over_ms is not None:
+        selector = f"({selector})"
     expr = f"{selector} {rule.op} {rule.threshold:g}"
     if rule.effective_resolve_threshold != rule.threshold:
         expr = (

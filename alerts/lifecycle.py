@@ -100,6 +100,9 @@ class AlertState:
         ``keep_firing_for`` and the flap ``stable_for``).
     fired_at_ms : tuple of int
         Firing times within the flap window (for flap detection).
+    history : tuple of (int, float)
+        ``(window end, value)`` of the entity's recent windows, for threshold rules that
+        watch a change (``change_over``); empty for every other rule.
 
     Examples
     --------
@@ -119,6 +122,7 @@ class AlertState:
     last_window_end_ms: int | None = None
     last_unhealthy_end_ms: int | None = None
     fired_at_ms: tuple[int, ...] = ()
+    history: tuple[tuple[int, float], ...] = ()
 
 
 def advance(

@@ -60,6 +60,7 @@ DURATION_KEYS: Final[frozenset[str]] = frozenset(
         "warn_before",
         "resolve_before",
         "after",
+        "change_over",
     }
 )
 

@@ -24,14 +24,20 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Self
 
 import yaml
-from pydantic import ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from alerts.rule_base import DURATION_KEYS, LABEL_NAME, RESERVED_LABELS, RuleBase
+from alerts.rule_base import (
+    DURATION_KEYS,
+    LABEL_NAME,
+    RESERVED_LABELS,
+    RuleBase,
+    duration_field,
+)
 from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
 from schemas import MetricWindow
 
@@ -123,6 +129,14 @@ class ThresholdRule(RuleBase):
         Path into a :class:`schemas.MetricWindow`: ``"<metric>.<stat>"`` with *stat* one of
         :data:`STATS` (e.g. ``"gpu_temp_c.p95"``), or a scalar field from
         :data:`TOP_LEVEL_METRICS` (e.g. ``"error_rate"``).
+    minus : str or None
+        Another path of the same window to subtract: the rule watches ``metric - minus``
+        (a spread such as ``gpu_util_pct.p95`` minus ``gpu_util_pct.p50``).
+    change_over : duration or None
+        Watch how the value changed: against the entity's window ending ``change_over``
+        earlier (the newest at or before then, no older than twice that; none: no data),
+        as ``change`` — ``delta`` (now - then, PromQL ``x - x offset d``) or ``ratio``
+        (now / then, ``x / x offset d``; a zero then is no data).
     op : {">", ">=", "<", "<="}
         A window *breaches* when ``value <op> threshold``.
     threshold : float
@@ -169,9 +183,30 @@ class ThresholdRule(RuleBase):
 
     kind: Literal["threshold"] = "threshold"
     metric: str
+    minus: str | None = None
+    change_over_ms: int | None = Field(default=None, alias="change_over", gt=0)
+    change: Literal["delta", "ratio"] | None = None
     op: Op
     threshold: float
     resolve_threshold: float | None = None
+
+    @field_validator("change_over_ms", mode="before")
+    @classmethod
+    def _parse_change_over(cls, value: Any) -> Any:
+        return duration_field(value)
+
+    @model_validator(mode="after")
+    def _check_change(self) -> Self:
+        if (self.change is None) != (self.change_over_ms is None):
+            raise ValueError(
+                "change and change_over go together (e.g. change_over: 15m, change: ratio)"
+            )
+        return self
+
+    @field_validator("minus")
+    @classmethod
+    def _check_minus(cls, minus: str | None) -> str | None:
+        return None if minus is None else cls._check_metric(minus)
 
     @field_validator("metric")
     @classmethod
@@ -248,14 +283,50 @@ class ThresholdRule(RuleBase):
         ...               severity=Severity.WARNING).value(w) is None
         True
         """
-        if "." not in self.metric:
-            top: float | int | None = getattr(window, self.metric)
-            return None if top is None else float(top)
-        name, stat = self.metric.rsplit(".", 1)
-        stats = window.metrics.get(name)
-        if stats is None or (stats.count == 0 and stat != "count"):
-            return None
-        return float(getattr(stats, stat))
+        value = _read(window, self.metric)
+        if value is None or self.minus is None:
+            return value
+        other = _read(window, self.minus)
+        return None if other is None else value - other
+
+    def changed(
+        self, history: Sequence[Sequence[float]], end_ms: int, value: float | None
+    ) -> tuple[tuple[tuple[int, float], ...], float | None]:
+        """The ``change_over`` value at ``end_ms`` and the entity's history after it.
+
+        *history* is ``(window end, value)`` of the entity's earlier windows (kept in its
+        alert state); the result keeps those the next windows can still compare with.
+        Rules without ``change_over`` return *value* and an empty history.
+
+        Examples
+        --------
+        >>> rule = ThresholdRule(name="PriceUp", metric="cost_accrued_usd.mean", op=">",
+        ...                      threshold=1.5, change_over="2m", change="ratio",
+        ...                      severity="info")
+        >>> history, out = (), []
+        >>> for minute, cost in enumerate([1.0, 1.0, 1.0, 3.0, 3.0, 3.0]):
+        ...     history, value = rule.changed(history, (minute + 1) * 60_000, cost)
+        ...     out.append(value)
+        >>> out  # no window two minutes back at first; then now / then
+        [None, None, 1.0, 3.0, 3.0, 1.0]
+        """
+        if self.change_over_ms is None:
+            return (), value
+        over = self.change_over_ms
+        kept = tuple(
+            (int(end), float(v)) for end, v in history if end_ms - 2 * over <= end < end_ms
+        )
+        before = [v for end, v in kept if end <= end_ms - over]
+        changed: float | None = None
+        if value is not None and before:
+            then = before[-1]
+            if self.change == "delta":
+                changed = value - then
+            elif then != 0:
+                changed = value / then
+        if value is not None:
+            kept = (*kept, (end_ms, value))
+        return kept, changed
 
     def is_breach(self, value: float) -> bool:
         """Whether *value* breaches the firing threshold (``value <op> threshold``)."""
@@ -273,6 +344,18 @@ class ThresholdRule(RuleBase):
     def display_threshold(self) -> float:
         """``{threshold}`` in annotations is the firing threshold."""
         return self.threshold
+
+
+def _read(window: MetricWindow, path: str) -> float | None:
+    """The value of a metric path in *window* (see :meth:`ThresholdRule.value`)."""
+    if "." not in path:
+        top: float | int | None = getattr(window, path)
+        return None if top is None else float(top)
+    name, stat = path.rsplit(".", 1)
+    stats = window.metrics.get(name)
+    if stats is None or (stats.count == 0 and stat != "count"):
+        return None
+    return float(getattr(stats, stat))
 
 
 def _format_errors(exc: ValidationError) -> tuple[str, str | None]:

@@ -70,6 +70,7 @@ def slo_status(
         period_ms=period_ms,
         good_events=good,
         total_events=total,
+        min_events=head.min_events,
         compliance=budget.compliance,
         error_budget_remaining=budget.budget_remaining,
         burn_rates=rates,

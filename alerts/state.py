@@ -37,6 +37,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from alerts.lifecycle import AlertState, Observation, Phase, advance
 from alerts.rule_base import RuleBase
 from alerts.rules import ThresholdRule
@@ -60,6 +63,7 @@ __all__ = [
     "evaluate_budget",
     "evaluate_burn",
     "evaluate_quiet",
+    "observe_history",
     "observe_window",
 ]
 
@@ -78,10 +82,35 @@ def observe_window(rule: ThresholdRule, window: MetricWindow) -> Observation | N
     >>> obs.value, obs.breach, obs.healthy  # inside the hysteresis band
     (0.07, False, False)
     """
-    value = rule.value(window)
+    return observe_history(rule, (), window)[1]
+
+
+def observe_history(
+    rule: ThresholdRule, history: Sequence[Sequence[float]], window: MetricWindow
+) -> tuple[tuple[tuple[int, float], ...], Observation | None]:
+    """:func:`observe_window` for rules that compare with earlier windows (``change_over``).
+
+    *history* is the entity's (``AlertState.history``); returns the history to keep and
+    the observation (``None`` without data, e.g. no window ``change_over`` back yet).
+
+    Examples
+    --------
+    >>> from schemas import MetricWindow
+    >>> rule = ThresholdRule(name="Up", metric="error_rate", op=">", threshold=0.1,
+    ...                      change_over="1m", change="delta", severity="warning")
+    >>> def w(i, rate):
+    ...     return MetricWindow(entity_type="provider", entity_id="p1", count=1, metrics={},
+    ...                         window_start_ms=10**12 + i * 60_000,
+    ...                         window_end_ms=10**12 + (i + 1) * 60_000, error_rate=rate)
+    >>> history, first = observe_history(rule, (), w(0, 0.01))
+    >>> history, second = observe_history(rule, history, w(1, 0.5))
+    >>> first, round(second.value, 2), second.breach
+    (None, 0.49, True)
+    """
+    history, value = rule.changed(history, window.window_end_ms, rule.value(window))
     if value is None:
-        return None
-    return Observation(
+        return history, None
+    return history, Observation(
         window.window_start_ms,
         window.window_end_ms,
         value,
@@ -137,10 +166,14 @@ def evaluate(
     """
     if window.entity_type != rule.entity_type:
         return state, None
-    obs = observe_window(rule, window)
+    if state.history and window.window_end_ms <= state.history[-1][0]:
+        return state, None  # replayed or late: the history must not lose newer windows
+    history, obs = observe_history(rule, state.history, window)
     if obs is None:
-        return state, None
+        return (state if history == state.history else replace(state, history=history)), None
     new_state, status = advance(rule, state, obs)
+    if history != new_state.history:
+        new_state = replace(new_state, history=history)
     if status is None:
         return new_state, None
     started_at_ms = new_state.started_at_ms if status is AlertStatus.FIRING else state.started_at_ms

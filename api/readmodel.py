@@ -267,10 +267,12 @@ def apply_slo_status(state: Value | None, status: SloStatus) -> Value:
 
 
 def sla_statuses(slos: Iterable[Value], workloads: Mapping[str, Value]) -> list[SlaStatus]:
-    """SLO statuses for the API, worst first (least error budget left, then by entity).
+    """SLO statuses for the API, worst first: those with enough data (the low-traffic
+    guard) by least error budget left, then those without, then by entity.
 
     ``slos`` are values of ``slo_to_status``; ``workloads`` (``workload_to_view`` by
-    workload id) give a workload's tenant when its submission is known.
+    workload id) give a workload's tenant when its submission is known. A status is in
+    breach when it has enough data and its error budget is overspent.
 
     >>> status = {"entity_type": "workload", "entity_id": "w1", "slo_key": "k", "name": "Slo",
     ...           "objective": 0.9, "sli": "availability", "target": None, "period_ms": 60_000,
@@ -284,9 +286,13 @@ def sla_statuses(slos: Iterable[Value], workloads: Mapping[str, Value]) -> list[
     >>> [(s.workload_id, s.tenant_id, s.error_budget_remaining)
     ...  for s in sla_statuses([fine, tenant, status], views)]
     [('w1', 'acme', -1.5), (None, 'acme', 1.0), ('w2', None, 1.0)]
+    >>> fresh = {**status, "entity_id": "w3", "min_events": 20}  # 12 events of 20 needed
+    >>> [(s.entity_id, s.enough_data, s.in_breach) for s in sla_statuses([fresh, status], {})]
+    [('w1', True, True), ('w3', False, False)]
     """
     rows = []
     for value in slos:
+        status = SloStatus.model_validate(value)
         kind, eid = value["entity_type"], value["entity_id"]
         workload = eid if kind == "workload" else None
         tenant = eid if kind == "tenant" else None
@@ -306,14 +312,25 @@ def sla_statuses(slos: Iterable[Value], workloads: Mapping[str, Value]) -> list[
                 period_ms=value["period_ms"],
                 good_events=value["good_events"],
                 total_events=value["total_events"],
+                min_events=status.min_events,
+                enough_data=status.enough_data,
                 compliance=value["compliance"],
                 error_budget_remaining=value["error_budget_remaining"],
+                in_breach=status.enough_data and status.error_budget_remaining < 0,
                 burn_rate=value["burn_rate"],
                 burn_rates=value["burn_rates"],
                 window_end_ms=value["window_end_ms"],
             )
         )
-    rows.sort(key=lambda r: (r.error_budget_remaining, r.entity_type, r.entity_id, r.slo))
+    rows.sort(
+        key=lambda r: (
+            not r.enough_data,
+            r.error_budget_remaining,
+            r.entity_type,
+            r.entity_id,
+            r.slo,
+        )
+    )
     return rows
 
 

@@ -203,6 +203,9 @@ class SlaStatus(Resource):
     period (the longest window of the SLO's rules, rolling), burn rates per rule window.
     ``workload_id`` is set for workload SLOs; ``tenant_id`` for tenant SLOs, and for a
     workload's when its submission (``workloads.lifecycle``) is known, else ``None``.
+    ``enough_data`` is false while the period holds fewer events than the rules'
+    low-traffic guard ``min_events`` (a fresh workload): compliance and budget are then
+    not judged, and ``in_breach`` (error budget overspent) is false.
     """
 
     entity_type: EntityType
@@ -216,8 +219,11 @@ class SlaStatus(Resource):
     period_ms: int
     good_events: int = Field(ge=0)
     total_events: int = Field(ge=0)
+    min_events: int = Field(default=0, ge=0)
+    enough_data: bool = True
     compliance: float = Field(ge=0.0, le=1.0)
     error_budget_remaining: float
+    in_breach: bool = False
     burn_rate: float = Field(ge=0.0)
     burn_rates: dict[str, float] = {}
     window_end_ms: int

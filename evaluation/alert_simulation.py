@@ -1,9 +1,10 @@
 """One simulated marketplace run reduced to what the alert engine consumes.
 
-Provider windows aggregated with the pipeline's own window code (event-time tumbling
-windows closed by the watermark), workload availability events per minute (samples
-present vs expected: a workload on a provider in an outage sends nothing), and the spend
-of every tenant. Used by :mod:`evaluation.alerts`; pure (reads :mod:`sim`, no I/O).
+Provider and workload windows aggregated with the pipeline's own window code (event-time
+tumbling windows closed by the watermark; workload windows with the analysis role's
+KPIs), workload availability events per minute (samples present vs expected: a workload
+on a provider in an outage sends nothing), and the spend of every tenant. Used by
+:mod:`evaluation.alerts`; pure (reads :mod:`sim`, no I/O).
 
 Examples
 --------
@@ -19,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models.summaries import summarize_window
-from models.windows import SeriesWindows, TumblingWindows, Watermark
+from models.window_kpis import window_kpis
+from models.windows import SeriesWindows, TumblingWindows, Watermark, WindowAccumulator
 from schemas import EntityType, MetricWindow, ProviderSample, WorkloadSample
 from sim.incidents import Incident
 from sim.marketplace import MarketplaceSim
@@ -41,6 +43,7 @@ class SimRun:
     interval_ms: int
     incidents: list[Incident]
     provider_windows: dict[str, list[MetricWindow]] = field(default_factory=dict)
+    workload_windows: dict[str, list[MetricWindow]] = field(default_factory=dict)
     # workload -> minute start -> samples received in that minute
     workload_samples: dict[str, dict[int, int]] = field(default_factory=dict)
     workload_provider: dict[str, str] = field(default_factory=dict)
@@ -87,6 +90,10 @@ def simulate_run(
     samples: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     costs: dict[str, list[tuple[int, float]]] = defaultdict(list)
 
+    w_watermark = Watermark()
+    w_series: dict[str, SeriesWindows] = {}
+    w_windows: dict[str, list[MetricWindow]] = defaultdict(list)
+
     def close(wm: int) -> None:
         for key, s in series.items():
             for start, acc in tumbling.close(s, watermark_ms=wm):
@@ -94,7 +101,25 @@ def simulate_run(
                     summarize_window(EntityType.PROVIDER, key, start, tumbling.window_ms, acc)
                 )
 
+    def close_workloads(wm: int) -> None:
+        for key, s in w_series.items():
+            for start, acc in tumbling.close(s, watermark_ms=wm):
+                w_windows[key].append(workload_window(key, start, acc))
+
+    def workload_window(key: str, start: int, acc: WindowAccumulator) -> MetricWindow:
+        # As the analysis role's (agents/analysis.FleetAnalysis.summarize).
+        window = summarize_window(EntityType.WORKLOAD, key, start, tumbling.window_ms, acc)
+        k = window_kpis(acc, window_ms=tumbling.window_ms, interval_ms=run.interval_ms)
+        return window.model_copy(
+            update={
+                "availability": k.availability,
+                "error_rate": k.error_rate,
+                "perf_per_dollar": k.perf_per_dollar,
+            }
+        )
+
     last_wm = watermark.value_ms
+    last_w_wm = w_watermark.value_ms
     for rec in sim.records(START_MS, end_ms):
         record = rec.record
         if isinstance(record, WorkloadSample):
@@ -102,6 +127,13 @@ def simulate_run(
             run.workload_provider[record.workload_id] = record.provider_id
             run.workload_tenant[record.workload_id] = record.tenant_id
             costs[record.tenant_id].append((record.ts_ms, record.cost_accrued_usd))
+            w_wm = w_watermark.advance(record.ts_ms, tumbling.grace_ms)
+            ws = w_series.setdefault(record.workload_id, SeriesWindows(partition=0))
+            w_values = {n: getattr(record, n) for n in WorkloadSample.NUMERIC_FIELDS}
+            tumbling.add(ws, ts_ms=record.ts_ms, seq=record.seq, values=w_values, watermark_ms=w_wm)
+            if w_wm != last_w_wm:
+                close_workloads(w_wm)
+                last_w_wm = w_wm
             continue
         if not isinstance(record, ProviderSample):
             continue
@@ -113,8 +145,10 @@ def simulate_run(
             close(wm)
             last_wm = wm
     close(end_ms + tumbling.window_ms)
+    close_workloads(end_ms + tumbling.window_ms)
     run.incidents = list(sim.incidents)
     run.provider_windows = dict(windows)
+    run.workload_windows = dict(w_windows)
     run.workload_samples = {k: dict(v) for k, v in samples.items()}
     run.tenant_costs = dict(costs)
     for p in sim.providers:  # a provider with no window at all still exists

@@ -38,6 +38,9 @@ class SloStatus(Record):
         Good and all windows in the period (missed windows count as bad availability),
         at the tracker's bucket resolution: a period of more than 60 windows may leave
         out the oldest bucket (``alerts.burn_buckets``).
+    min_events : int
+        The rules' low-traffic guard: fewer events than this in the period are not
+        enough data to judge compliance or budget by (:attr:`enough_data`).
     compliance : float
         ``good_events / total_events`` (1 without events).
     error_budget_remaining : float
@@ -57,8 +60,10 @@ class SloStatus(Record):
     ...               period_ms=60_000, good_events=9, total_events=12, compliance=0.75,
     ...               error_budget_remaining=-1.5, burn_rates={"1m": 2.5, "15s": 10.0},
     ...               burn_rate=2.5, window_end_ms=1_700_000_000_000)
-    >>> s.key
-    'workload:w1|throughput|100.0|0.9|0'
+    >>> s.key, s.enough_data
+    ('workload:w1|throughput|100.0|0.9|0', True)
+    >>> s.model_copy(update={"min_events": 20}).enough_data  # 12 events: too few to judge
+    False
     >>> SloStatus.model_validate({**s.model_dump(), "good_events": 13})
     Traceback (most recent call last):
       ...
@@ -78,6 +83,7 @@ class SloStatus(Record):
     period_ms: int = Field(gt=0)
     good_events: NonNegInt
     total_events: NonNegInt
+    min_events: NonNegInt = 0
     compliance: UnitFloat
     error_budget_remaining: float = Field(le=1.0)
     burn_rates: dict[WindowLabel, NonNegFloat] = {}
@@ -97,3 +103,8 @@ class SloStatus(Record):
     def key(self) -> str:
         """The record's key on ``perf.slo``: ``<entity_type>:<entity_id>|<slo_key>``."""
         return f"{self.entity_type.value}:{self.entity_id}|{self.slo_key}"
+
+    @property
+    def enough_data(self) -> bool:
+        """Whether the period holds enough events (at least one, and ``min_events``)."""
+        return self.total_events >= max(1, self.min_events)

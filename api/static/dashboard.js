@@ -170,8 +170,13 @@ function renderSla(items) {
   fillTable("sla", items, (tr, s) => {
     tr.dataset.entity = `${s.entity_type}:${s.entity_id}`;
     cell(tr, s.workload_id ?? `${s.entity_type}:${s.entity_id}`);
-    cell(tr, `${s.slo} (${s.sli} ${s.objective})`); cell(tr, fmt(s.compliance, 4), "num");
-    cell(tr, fmt(s.error_budget_remaining, 3), "num budget"); cell(tr, fmt(s.burn_rate, 2), "num");
+    cell(tr, `${s.slo} (${s.sli} ${s.objective})`);
+    cell(tr, `${s.good_events}/${s.total_events}`, "num events");
+    // Below the rules' low-traffic guard a ratio of a few events says nothing yet.
+    const judged = s.enough_data !== false;
+    cell(tr, judged ? fmt(s.compliance, 4) : "not enough data", "num compliance");
+    cell(tr, judged ? fmt(s.error_budget_remaining, 3) : "not enough data", "num budget");
+    cell(tr, fmt(s.burn_rate, 2), "num");
   });
 }
 

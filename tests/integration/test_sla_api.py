@@ -8,6 +8,10 @@ computed here from those windows: over the SLO period (the longest rule window, 
 the last 12 windows) 9 good of 12, so compliance 0.75 and error budget
 ``1 - 3 / (0.1 * 12) = -1.5``; burn 2.5x over 1 min, 10x over 15 s (no alert: both must
 reach 5x). Over all 27 windows the budget would read -0.11: the period matters.
+
+A fresh workload whose one window is partial (it started inside it: 2 samples of 5) under
+an availability SLO guarded by ``min_events: 20`` pages nothing, and the API and page
+show one good event, no breach and "not enough data" (issue 18).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from schemas import MetricWindow, WorkloadEvent, WorkloadSpec, encode
+from schemas import Alert, MetricWindow, WorkloadEvent, WorkloadSpec, encode
 from tests.integration.api_harness import TOKENS, RunningApi
-from tests.integration.harness import fresh_settings, produce, start_worker
+from tests.integration.harness import decode_all, drain, fresh_settings, produce, start_worker
 from tests.integration.test_alert_burn_rate import RULES, WINDOW_MS, window
 from tests.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 
@@ -108,6 +112,67 @@ def test_sla_shows_each_workloads_slo_worst_first(kafka_bootstrap: str, tmp_path
             assert rows.first.locator("td.budget").text_content() == f"{budget:.3f}"
             assert page.is_hidden("#sla-empty")
             browser.close()
+    finally:
+        worker.stop()
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
+GUARDED_AVAILABILITY = """
+rules:
+  - name: WorkloadAvailabilitySlo
+    kind: burn_rate
+    entity_type: workload
+    objective: 0.99
+    sli: availability
+    factor: 14.4
+    long_window: 1m
+    short_window: 15s
+    min_events: 20
+    severity: page
+"""
+
+
+def test_a_fresh_workload_with_one_partial_window_pages_nothing_and_is_not_judged(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    assert CHROMIUM.exists(), "Debian chromium is required: run `make chromium`"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(GUARDED_AVAILABILITY)
+    settings = fresh_settings(
+        kafka_bootstrap, tmp_path, rules_path=rules, agents="alerts,api", api_tokens=TOKENS
+    )
+    start = (int(time.time() * 1000) - 60_000) // WINDOW_MS * WINDOW_MS
+    # Started 2 s before the window's end: 2 samples of the 5 a whole window has.
+    first = window("w-new", start, 120.0).model_copy(update={"count": 2, "availability": 0.4})
+    worker = start_worker(settings, tmp_path)
+    running = RunningApi(settings, worker, [])
+    try:
+        asyncio.run(produce(settings, [("perf.metrics", "workload:w-new", encode(first))]))
+        [item] = running.wait_for("/api/v1/sla", lambda b: len(b["items"]) == 1, 90)["items"]
+        assert (item["entity_id"], item["slo"], item["sli"]) == (
+            "w-new",
+            "WorkloadAvailabilitySlo",
+            "availability",
+        )
+        assert (item["good_events"], item["total_events"], item["min_events"]) == (1, 1, 20)
+        assert (item["compliance"], item["error_budget_remaining"]) == (1.0, 1.0)
+        assert (item["enough_data"], item["in_breach"]) == (False, False)
+        assert item["burn_rate"] == 0.0
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"{running.url}/#token={TOKENS.split(':')[0]}")
+            page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+            row = page.locator("#sla tbody tr")
+            assert row.count() == 1
+            assert row.locator("td.events").text_content() == "1/1"
+            assert row.locator("td.compliance").text_content() == "not enough data"
+            assert row.locator("td.budget").text_content() == "not enough data"
+            browser.close()
+        # The status is sent after the alert states: any page would be on the topic now.
+        records = asyncio.run(drain(settings, "perf.alerts", until=lambda r: False, timeout_s=3))
+        assert decode_all(Alert, records) == []
     finally:
         worker.stop()
     assert "Traceback" not in (tmp_path / "worker.log").read_text()

@@ -136,3 +136,96 @@ def test_invalid_rules_exit_2_with_the_field(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "rules[0] (X): metric" in result.stderr and "p42" in result.stderr
+
+
+def _promtool_test(tmp_path: Path, rules: list[ThresholdRule], test: dict[str, object]) -> None:
+    (tmp_path / "rules.yml").write_text(dump_yaml(prometheus_rules(list(rules), window_ms=60_000)))
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [test]})
+    )
+    result = subprocess.run(
+        [promtool(), "test", "rules", "test.yml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _shipped(name: str) -> ThresholdRule:
+    [rule] = [r for r in load_rules(RULES_DIR) if r.name == name]
+    assert isinstance(rule, ThresholdRule)
+    return rule
+
+
+def test_prometheus_evaluates_the_price_jump_like_we_do(tmp_path: Path) -> None:
+    """``change_over`` as ``x / x offset 15m``: fires on the jump, resolves when it ends."""
+    rule = _shipped("WorkloadPriceJump")
+    costs = [1.0] * 20 + [3.0] * 5 + [1.0] * 10
+    history: tuple[tuple[int, float], ...] = ()
+    ours = []
+    for minute, cost in enumerate(costs):
+        history, value = rule.changed(history, minute * 60_000, cost)
+        ours.append(value is not None and rule.is_breach(value))
+    assert [m for m, breach in enumerate(ours) if breach] == [20, 21, 22, 23, 24]
+    labels = {"entity_type": "workload", "entity_id": "w1", "severity": "info", "route": "cost"}
+    firing = [{"exp_labels": labels, "exp_annotations": rule.render("w1", 3.0)}]
+    _promtool_test(
+        tmp_path,
+        [rule],
+        {
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": 'computeperf_window_cost_accrued_usd{stat="mean", '
+                    'entity_type="workload", entity_id="w1"}',
+                    "values": " ".join(f"{c:g}" for c in costs),
+                }
+            ],
+            "alert_rule_test": [
+                {"eval_time": "19m", "alertname": rule.name, "exp_alerts": []},
+                {"eval_time": "20m", "alertname": rule.name, "exp_alerts": firing},
+                {"eval_time": "24m", "alertname": rule.name, "exp_alerts": firing},
+                {"eval_time": "25m", "alertname": rule.name, "exp_alerts": []},
+            ],
+        },
+    )
+
+
+def test_prometheus_evaluates_the_utilisation_spread_like_we_do(tmp_path: Path) -> None:
+    """``minus`` as a difference of two recorded series, with hysteresis and keep_firing_for."""
+    rule = _shipped("GpuUtilisationErratic")
+    p95 = [52, 52, 75, 60, 52, 52, 52, 52, 52, 52, 52, 52, 52]
+    p50 = [50] * len(p95)
+    assert [p - q > rule.threshold for p, q in zip(p95, p50, strict=True)][:5] == [
+        False,
+        False,
+        True,
+        False,  # 10 points: not above the threshold, but in the hysteresis band (> 6)
+        False,
+    ]
+    labels = {"entity_type": "provider", "entity_id": "p1", "severity": "warning"}
+    labels["route"] = "provider"
+
+    def firing(value: float) -> list[dict[str, object]]:
+        return [{"exp_labels": labels, "exp_annotations": rule.render("p1", value)}]
+
+    def series(stat: str, values: list[int]) -> dict[str, str]:
+        name = f'computeperf_window_gpu_util_pct{{stat="{stat}", entity_type="provider", '
+        return {"series": name + 'entity_id="p1"}', "values": " ".join(map(str, values))}
+
+    _promtool_test(
+        tmp_path,
+        [rule],
+        {
+            "interval": "1m",
+            "input_series": [series("p95", p95), series("p50", p50)],
+            "alert_rule_test": [
+                {"eval_time": "1m", "alertname": rule.name, "exp_alerts": []},
+                {"eval_time": "2m", "alertname": rule.name, "exp_alerts": firing(25)},
+                {"eval_time": "3m", "alertname": rule.name, "exp_alerts": firing(10)},
+                {"eval_time": "12m", "alertname": rule.name, "exp_alerts": []},
+            ],
+        },
+    )
