@@ -1,0 +1,175 @@
+"""Series detector: sequence memory + anomaly likelihood + alarm suppression, per feature.
+
+The detector ``computeperf detect`` runs on exported series (one or several value
+columns) and that the NAB figures in docs/benchmarks.md measure. Per feature:
+
+1. :class:`~models.detectors.sequence.SequenceMemory` gives a raw score: how
+   unexpected the value is after its recent context (no seasonal period to configure);
+2. :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it into a surprise
+   (``-log10`` tail probability of the recent mean raw score against its history);
+3. the score is ``surprise / (surprise + alarm_surprise)``: graded over [0, 1] without
+   saturating (a surprise of 10^6 is still below 1.0), and ``threshold`` = 0.5 is
+   the alarm level;
+4. after an alarm, the feature's scores are damped below the alarm level for ``rest``
+   points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
+   Numenta's red-zone filter).
+
+The score of a point is the largest over its features; :attr:`Score.top_feature` names
+the driving one. Time is not used (rows are a sequence: repeated or out-of-order
+timestamps change nothing); it is taken for the :class:`~models.detectors.score.Detector`
+protocol.
+
+>>> import math
+>>> det = SeriesDetector()
+>>> scores = []
+>>> for t in range(3000):
+...     x = {"v": math.sin(2 * math.pi * t / 96) + (3.0 if t == 2500 else 0.0)}
+...     s = det.score_one(x, t)
+...     det.learn_one(x, t)
+...     scores.append(s.value if s is not None and s.warm else math.nan)
+>>> max(scores[1000:2500]) < det.threshold < scores[2500]
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from models.detectors.likelihood import AnomalyLikelihood
+from models.detectors.score import Score, finite_items
+from models.detectors.sequence import SequenceMemory
+
+__all__ = ["SeriesDetector"]
+
+
+@dataclass
+class _Channel:
+    memory: SequenceMemory
+    likelihood: AnomalyLikelihood
+    instant: AnomalyLikelihood
+    since_alarm: int = 1 << 30
+
+
+class SeriesDetector:
+    """Streaming detector for real-world series of unknown shape, one channel per feature.
+
+    Parameters
+    ----------
+    alarm_surprise : float
+        Surprise (``-log10`` tail probability) that maps to the score 0.5 = ``threshold``.
+    rest : int
+        Points after an alarm during which the feature's score is damped.
+    damp : float
+        During the rest period the surprise is ``damp * min(surprise, alarm_surprise)``:
+        below the alarm level, but still graded.
+    bins, order, warmup : int
+        :class:`~models.detectors.sequence.SequenceMemory` quantisation, context length
+        and warm-up.
+    short_window, history, learning_period : int
+        :class:`~models.detectors.likelihood.AnomalyLikelihood` parameters.
+    """
+
+    threshold = 0.5
+
+    def __init__(
+        self,
+        *,
+        alarm_surprise: float = 5.0,
+        rest: int = 100,
+        damp: float = 0.5,
+        bins: int = 8,
+        order: int = 3,
+        warmup: int = 50,
+        short_window: int = 10,
+        history: int = 4000,
+        learning_period: int = 50,
+        hour_of_day: bool = False,
+        instant: bool = True,
+    ) -> None:
+        self.hour_of_day = hour_of_day
+        self.instant = instant
+        self.alarm_surprise = alarm_surprise
+        self.rest = rest
+        self.damp = damp
+        self.bins = bins
+        self.order = order
+        self.warmup = warmup
+        self.short_window = short_window
+        self.history = history
+        self.learning_period = learning_period
+        self._channels: dict[str, _Channel] = {}
+        self._cache: tuple[object, dict[str, tuple[float, float]]] | None
+        self._cache = None
+
+    def _new_channel(self) -> _Channel:
+        return _Channel(
+            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            AnomalyLikelihood(
+                short_window=self.short_window,
+                history=self.history,
+                learning_period=self.learning_period,
+            ),
+            AnomalyLikelihood(
+                short_window=1, history=self.history, learning_period=self.learning_period
+            ),
+        )
+
+    def _phase(self, ts_ms: int) -> int | None:
+        return (ts_ms // 3_600_000) % 24 if self.hour_of_day else None
+
+    def _judge(
+        self, items: tuple[tuple[str, float], ...], ts_ms: int
+    ) -> dict[str, tuple[float, float]]:
+        """Per warm feature: (raw score, damped surprise)."""
+        if self._cache is not None and self._cache[0] == (items, ts_ms):
+            return self._cache[1]
+        judged: dict[str, tuple[float, float]] = {}
+        for name, value in items:
+            channel = self._channels.get(name)
+            if channel is None or not channel.memory.ready:
+                continue
+            raw = channel.memory.score_one(value, self._phase(ts_ms))
+            if not channel.likelihood.ready:
+                judged[name] = (raw, -1.0)
+                continue
+            surprise = channel.likelihood.surprise(raw)
+            if self.instant:
+                surprise = max(surprise, channel.instant.surprise(raw))
+            if channel.since_alarm < self.rest:
+                surprise = self.damp * min(surprise, self.alarm_surprise)
+            judged[name] = (raw, surprise)
+        self._cache = ((items, ts_ms), judged)
+        return judged
+
+    def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
+        """Score ``x``: None without a finite feature, not warm before any channel is."""
+        items = tuple(finite_items(x))
+        if not items:
+            return None
+        judged = self._judge(items, ts_ms)
+        contributions = {
+            name: surprise / (surprise + self.alarm_surprise)
+            for name, (_, surprise) in judged.items()
+            if surprise >= 0.0
+        }
+        if not contributions:
+            return Score(0.0, warm=False)
+        observed = {name: value for name, value in items if name in contributions}
+        return Score(max(contributions.values()), True, contributions, {}, observed)
+
+    def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
+        """Learn ``x`` (every point is learned: a level shift becomes the new normal)."""
+        items = tuple(finite_items(x))
+        judged = self._judge(items, ts_ms)
+        self._cache = None
+        for name, value in items:
+            channel = self._channels.get(name)
+            if channel is None:
+                channel = self._channels[name] = self._new_channel()
+            raw, surprise = judged.get(name, (None, -1.0))
+            if raw is not None:
+                channel.likelihood.learn_one(raw)
+                channel.instant.learn_one(raw)
+            channel.since_alarm = 0 if surprise >= self.alarm_surprise else channel.since_alarm + 1
+            channel.memory.learn_one(value, self._phase(ts_ms))
