@@ -1,23 +1,29 @@
-"""Series detector: sequence memory + anomaly likelihood + alarm suppression, per feature.
+"""Series detector: windowed z-scores + sequence-memory likelihood + rest period, per feature.
 
 The detector ``computeperf detect`` runs on exported series (one or several value
-columns) and that the NAB figures in docs/benchmarks.md measure. Per feature:
+columns) and that the NAB figures in docs/benchmarks.md measure. Per feature, two
+surprises (``-log10`` of a tail probability, so they keep growing where a probability
+would round to 1), the larger of which counts:
 
-1. :class:`~models.detectors.sequence.SequenceMemory` gives a raw score: how
-   unexpected the value is after its recent context (no seasonal period to configure);
-2. :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it into a surprise
-   (``-log10`` tail probability of the recent mean raw score against its history);
-3. the score is ``surprise / (surprise + alarm_surprise)``: graded over [0, 1] without
-   saturating (a surprise of 10^6 is still below 1.0), and ``threshold`` = 0.5 is
-   the alarm level;
+1. :class:`~models.detectors.window_z.WindowedZScore`: the normal tail of the value's
+   (and its 5-point mean's) distance from a long window's mean - spikes, level shifts;
+2. :class:`~models.detectors.sequence.SequenceMemory` gives a raw score (how unexpected
+   the value is after its recent context: rhythm, seasonality of any period, flat
+   stretches), and :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it
+   into the surprise of the recent mean raw score (Numenta's anomaly likelihood);
+
+then:
+
+3. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
+   over [0, 1] without saturating (a surprise of 10^300 is still below 1.0), and
+   ``threshold`` = 0.5 is the alarm level;
 4. after an alarm, the feature's scores are damped below the alarm level for ``rest``
    points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
    Numenta's red-zone filter).
 
 The score of a point is the largest over its features; :attr:`Score.top_feature` names
 the driving one. Time is not used (rows are a sequence: repeated or out-of-order
-timestamps change nothing); it is taken for the :class:`~models.detectors.score.Detector`
-protocol.
+timestamps change nothing) unless ``hour_of_day`` adds the hour to the sequence contexts.
 
 >>> import math
 >>> det = SeriesDetector()
@@ -33,21 +39,23 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.detectors.likelihood import AnomalyLikelihood
 from models.detectors.score import Score, finite_items
 from models.detectors.sequence import SequenceMemory
+from models.detectors.window_z import WindowedZScore
 
 __all__ = ["SeriesDetector"]
 
 
 @dataclass
 class _Channel:
+    window: WindowedZScore
     memory: SequenceMemory
     likelihood: AnomalyLikelihood
-    instant: AnomalyLikelihood
     since_alarm: int = 1 << 30
 
 
@@ -68,6 +76,12 @@ class SeriesDetector:
         and warm-up.
     short_window, history, learning_period : int
         :class:`~models.detectors.likelihood.AnomalyLikelihood` parameters.
+    window, short, short_weight
+        :class:`~models.detectors.window_z.WindowedZScore` parameters.
+    hour_of_day : bool
+        Add the hour of day of ``ts_ms`` to the sequence contexts.
+    tail_q : float
+        Quantile of past z-scores that calibrates the windowed z's surprise.
     """
 
     threshold = 0.5
@@ -84,11 +98,17 @@ class SeriesDetector:
         short_window: int = 10,
         history: int = 4000,
         learning_period: int = 50,
-        hour_of_day: bool = False,
-        instant: bool = True,
+        window: int = 6400,
+        short: int = 5,
+        short_weight: float = 2.0,
+        hour_of_day: bool = True,
+        tail_q: float = 0.99,
     ) -> None:
+        self.tail_q = tail_q
+        self.window = window
+        self.short = short
+        self.short_weight = short_weight
         self.hour_of_day = hour_of_day
-        self.instant = instant
         self.alarm_surprise = alarm_surprise
         self.rest = rest
         self.damp = damp
@@ -104,14 +124,17 @@ class SeriesDetector:
 
     def _new_channel(self) -> _Channel:
         return _Channel(
+            WindowedZScore(
+                window=self.window,
+                short=self.short,
+                short_weight=self.short_weight,
+                calibration_q=self.tail_q,
+            ),
             SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
             AnomalyLikelihood(
                 short_window=self.short_window,
                 history=self.history,
                 learning_period=self.learning_period,
-            ),
-            AnomalyLikelihood(
-                short_window=1, history=self.history, learning_period=self.learning_period
             ),
         )
 
@@ -127,20 +150,25 @@ class SeriesDetector:
         judged: dict[str, tuple[float, float]] = {}
         for name, value in items:
             channel = self._channels.get(name)
-            if channel is None or not channel.memory.ready:
+            if channel is None or not channel.window.ready:
                 continue
-            raw = channel.memory.score_one(value, self._phase(ts_ms))
-            if not channel.likelihood.ready:
-                judged[name] = (raw, -1.0)
-                continue
-            surprise = channel.likelihood.surprise(raw)
-            if self.instant:
-                surprise = max(surprise, channel.instant.surprise(raw))
+            surprise = channel.window.surprise(value)
+            raw = math.nan
+            if channel.memory.ready:
+                raw = channel.memory.score_one(value, self._phase(ts_ms))
+                if channel.likelihood.ready:
+                    surprise = max(surprise, channel.likelihood.surprise(raw))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
             judged[name] = (raw, surprise)
         self._cache = ((items, ts_ms), judged)
         return judged
+
+    def _squash(self, surprise: float) -> float:
+        # g / (1 + g), g = log2(1 + surprise / alarm): 0.5 at the alarm level, and
+        # logarithmic beyond it, so even a surprise of 1e300 stays below 1.0.
+        g = math.log2(1.0 + surprise / self.alarm_surprise)
+        return g / (1.0 + g)
 
     def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
         """Score ``x``: None without a finite feature, not warm before any channel is."""
@@ -149,9 +177,7 @@ class SeriesDetector:
             return None
         judged = self._judge(items, ts_ms)
         contributions = {
-            name: surprise / (surprise + self.alarm_surprise)
-            for name, (_, surprise) in judged.items()
-            if surprise >= 0.0
+            name: self._squash(surprise) for name, (_, surprise) in judged.items() if surprise >= 0
         }
         if not contributions:
             return Score(0.0, warm=False)
@@ -167,9 +193,9 @@ class SeriesDetector:
             channel = self._channels.get(name)
             if channel is None:
                 channel = self._channels[name] = self._new_channel()
-            raw, surprise = judged.get(name, (None, -1.0))
-            if raw is not None:
+            raw, surprise = judged.get(name, (math.nan, -1.0))
+            if not math.isnan(raw):
                 channel.likelihood.learn_one(raw)
-                channel.instant.learn_one(raw)
             channel.since_alarm = 0 if surprise >= self.alarm_surprise else channel.since_alarm + 1
+            channel.window.learn_one(value)
             channel.memory.learn_one(value, self._phase(ts_ms))
