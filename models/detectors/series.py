@@ -19,7 +19,7 @@ then:
    ``threshold`` = 0.5 is the alarm level;
 4. after an alarm, the feature's scores are damped below the alarm level for ``rest``
    points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
-   Numenta's red-zone filter).
+   Numenta's red-zone filter), and each recent alarm raises the bar for the next one.
 
 The score of a point is the largest over its features; :attr:`Score.top_feature` names
 the driving one. Time is not used (rows are a sequence: repeated or out-of-order
@@ -40,8 +40,9 @@ True
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from models.detectors.likelihood import AnomalyLikelihood
 from models.detectors.score import Score, finite_items
@@ -57,6 +58,8 @@ class _Channel:
     memory: SequenceMemory
     likelihood: AnomalyLikelihood
     since_alarm: int = 1 << 30
+    seen: int = 0
+    alarms: deque[int] = field(default_factory=deque)
 
 
 class SeriesDetector:
@@ -82,6 +85,10 @@ class SeriesDetector:
         Add the hour of day of ``ts_ms`` to the sequence contexts.
     tail_q : float
         Quantile of past z-scores that calibrates the windowed z's surprise.
+    alarm_penalty, penalty_memory
+        Each alarm of a feature in its last ``penalty_memory`` points lowers its
+        surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
+        again (a spiky series' routine spikes are not news).
     """
 
     threshold = 0.5
@@ -103,7 +110,12 @@ class SeriesDetector:
         short_weight: float = 2.0,
         hour_of_day: bool = True,
         tail_q: float = 0.99,
+        alarm_penalty: float = 1.0,
+        penalty_memory: int = 2000,
     ) -> None:
+        self.alarm_penalty = alarm_penalty
+        self.penalty_memory = penalty_memory
+
         self.tail_q = tail_q
         self.window = window
         self.short = short
@@ -158,6 +170,7 @@ class SeriesDetector:
                 raw = channel.memory.score_one(value, self._phase(ts_ms))
                 if channel.likelihood.ready:
                     surprise = max(surprise, channel.likelihood.surprise(raw))
+            surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
             judged[name] = (raw, surprise)
@@ -196,6 +209,13 @@ class SeriesDetector:
             raw, surprise = judged.get(name, (math.nan, -1.0))
             if not math.isnan(raw):
                 channel.likelihood.learn_one(raw)
-            channel.since_alarm = 0 if surprise >= self.alarm_surprise else channel.since_alarm + 1
+            channel.seen += 1
+            if surprise >= self.alarm_surprise:
+                channel.since_alarm = 0
+                channel.alarms.append(channel.seen)
+            else:
+                channel.since_alarm += 1
+            while channel.alarms and channel.alarms[0] <= channel.seen - self.penalty_memory:
+                channel.alarms.popleft()
             channel.window.learn_one(value)
             channel.memory.learn_one(value, self._phase(ts_ms))

@@ -22,7 +22,47 @@ from collections import deque
 
 from models.detectors.likelihood import normal_surprise
 
-__all__ = ["WindowedZScore"]
+__all__ = ["TailCalibration", "WindowedZScore"]
+
+
+class TailCalibration:
+    """Normal-tail surprise of a z-score, shifted by how heavy the series' own tail is.
+
+    ``surprise(z) - surprise(z_q) + surprise_q``, ``z_q`` being the ``q`` quantile of
+    the last ``size`` z-scores added and ``surprise_q`` what that quantile has under
+    normal data: unchanged for normal noise, lowered for a heavy-tailed series, whose z
+    of 5 is routine.
+
+    >>> cal = TailCalibration(size=100, min_size=10)
+    >>> for i in range(100):
+    ...     cal.add(6.0 * (i % 2))  # z of 6 every other point: routine here
+    >>> cal.surprise(6.0) < 3.0 < cal.surprise(12.0)
+    True
+    """
+
+    def __init__(self, size: int = 2000, q: float = 0.99, min_size: int = 30) -> None:
+        self.size = size
+        self.q = q
+        self.min_size = min_size
+        self._recent: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    def add(self, z: float) -> None:
+        """Record the z-score of a learned value."""
+        self._recent.append(z)
+        bisect.insort(self._sorted, z)
+        if len(self._recent) > self.size:
+            old = self._recent.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+
+    def surprise(self, z: float) -> float:
+        """Calibrated ``-log10`` tail probability of ``z``."""
+        raw = normal_surprise(z)
+        if len(self._sorted) < self.min_size:
+            return raw
+        zq = self._sorted[int(self.q * (len(self._sorted) - 1))]
+        expected = -math.log10(1.0 - self.q)
+        return max(0.0, raw - max(0.0, normal_surprise(zq) - expected))
 
 
 class WindowedZScore:
@@ -41,7 +81,8 @@ class WindowedZScore:
     relative_floor : float
         Floor of the standard deviation relative to ``max(1, |mean|)``.
     calibration, calibration_q
-        z-scores kept, and the quantile read off them, by :meth:`surprise`.
+        z-scores kept, and the quantile read off them, by :meth:`surprise`
+        (see :class:`TailCalibration`).
     """
 
     def __init__(
@@ -63,10 +104,7 @@ class WindowedZScore:
         self._sum = 0.0
         self._sum_sq = 0.0
         self._since_exact = 0
-        self.calibration = calibration
-        self.calibration_q = calibration_q
-        self._z_recent: deque[float] = deque()
-        self._z_sorted: list[float] = []
+        self.calibration = TailCalibration(calibration, calibration_q, min_points)
 
     @property
     def ready(self) -> bool:
@@ -89,30 +127,13 @@ class WindowedZScore:
         return z
 
     def surprise(self, value: float) -> float:
-        """Normal-tail surprise of :meth:`z`, shifted by how heavy this series' tail is.
-
-        ``surprise(z) - surprise(z_q) + surprise_q``, ``z_q`` being the ``calibration_q``
-        quantile of the z of the last ``calibration`` values learned and ``surprise_q``
-        what that quantile would have under normal data: unchanged for normal noise,
-        lowered for a heavy-tailed series, whose z of 5 is routine.
-        """
-        z = self.z(value)
-        raw = normal_surprise(z)
-        if len(self._z_sorted) < self.min_points:
-            return raw
-        zq = self._z_sorted[int(self.calibration_q * (len(self._z_sorted) - 1))]
-        expected = -math.log10(1.0 - self.calibration_q)
-        return max(0.0, raw - max(0.0, normal_surprise(zq) - expected))
+        """:class:`TailCalibration` surprise of :meth:`z`."""
+        return self.calibration.surprise(self.z(value))
 
     def learn_one(self, value: float) -> None:
         """Add ``value`` to the window."""
-        if self.calibration and self.ready:
-            z = self.z(value)
-            self._z_recent.append(z)
-            bisect.insort(self._z_sorted, z)
-            if len(self._z_recent) > self.calibration:
-                old = self._z_recent.popleft()
-                del self._z_sorted[bisect.bisect_left(self._z_sorted, old)]
+        if self.ready:
+            self.calibration.add(self.z(value))
         self._values.append(value)
         self._sum += value
         self._sum_sq += value * value
