@@ -1,7 +1,7 @@
 """Series detector: windowed z-scores + sequence-memory likelihood + rest period, per feature.
 
 The detector ``computeperf detect`` runs on exported series (one or several value
-columns) and that the NAB figures in docs/benchmarks.md measure. Per feature, two
+columns) and that the NAB figures in docs/benchmarks.md measure. Per feature, three
 surprises (``-log10`` of a tail probability, so they keep growing where a probability
 would round to 1), the larger of which counts:
 
@@ -11,6 +11,8 @@ would round to 1), the larger of which counts:
    the value is after its recent context: rhythm, seasonality of any period, flat
    stretches), and :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it
    into the surprise of the recent mean raw score (Numenta's anomaly likelihood);
+   a second memory and likelihood do the same for the steps ``value - previous``
+   (a broken shape at an ordinary level: a ramp that stops, a flat middle);
 
 then:
 
@@ -57,6 +59,9 @@ class _Channel:
     window: WindowedZScore
     memory: SequenceMemory
     likelihood: AnomalyLikelihood
+    delta_memory: SequenceMemory
+    delta_likelihood: AnomalyLikelihood
+    last_value: float = math.nan
     since_alarm: int = 1 << 30
     seen: int = 0
     alarms: deque[int] = field(default_factory=deque)
@@ -85,6 +90,8 @@ class SeriesDetector:
         Add the hour of day of ``ts_ms`` to the sequence contexts.
     tail_q : float
         Quantile of past z-scores that calibrates the windowed z's surprise.
+    deltas : bool
+        Add the sequence memory and likelihood of the steps between values.
     alarm_penalty, penalty_memory
         Each alarm of a feature in its last ``penalty_memory`` points lowers its
         surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
@@ -111,9 +118,11 @@ class SeriesDetector:
         hour_of_day: bool = True,
         tail_q: float = 0.99,
         alarm_penalty: float = 1.0,
+        deltas: bool = True,
         penalty_memory: int = 2000,
     ) -> None:
         self.alarm_penalty = alarm_penalty
+        self.deltas = deltas
         self.penalty_memory = penalty_memory
 
         self.tail_q = tail_q
@@ -148,6 +157,12 @@ class SeriesDetector:
                 history=self.history,
                 learning_period=self.learning_period,
             ),
+            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            AnomalyLikelihood(
+                short_window=self.short_window,
+                history=self.history,
+                learning_period=self.learning_period,
+            ),
         )
 
     def _phase(self, ts_ms: int) -> int | None:
@@ -160,6 +175,7 @@ class SeriesDetector:
         if self._cache is not None and self._cache[0] == (items, ts_ms):
             return self._cache[1]
         judged: dict[str, tuple[float, float]] = {}
+        phase = self._phase(ts_ms)
         for name, value in items:
             channel = self._channels.get(name)
             if channel is None or not channel.window.ready:
@@ -167,10 +183,13 @@ class SeriesDetector:
             surprise = channel.window.surprise(value)
             raw = math.nan
             if channel.memory.ready:
-                raw = channel.memory.score_one(value, self._phase(ts_ms))
+                raw = channel.memory.score_one(value, phase)
                 if channel.likelihood.ready:
                     surprise = max(surprise, channel.likelihood.surprise(raw))
             surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
+            if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
+                draw = channel.delta_memory.score_one(value - channel.last_value)
+                surprise = max(surprise, channel.delta_likelihood.surprise(draw))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
             judged[name] = (raw, surprise)
@@ -202,6 +221,7 @@ class SeriesDetector:
         items = tuple(finite_items(x))
         judged = self._judge(items, ts_ms)
         self._cache = None
+        phase = self._phase(ts_ms)
         for name, value in items:
             channel = self._channels.get(name)
             if channel is None:
@@ -217,5 +237,11 @@ class SeriesDetector:
                 channel.since_alarm += 1
             while channel.alarms and channel.alarms[0] <= channel.seen - self.penalty_memory:
                 channel.alarms.popleft()
+            if self.deltas and not math.isnan(channel.last_value):
+                delta = value - channel.last_value
+                if channel.delta_memory.ready:
+                    channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
+                channel.delta_memory.learn_one(delta)
+            channel.last_value = value
             channel.window.learn_one(value)
-            channel.memory.learn_one(value, self._phase(ts_ms))
+            channel.memory.learn_one(value, phase)
