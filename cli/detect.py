@@ -1,10 +1,11 @@
 """``computeperf detect``: score an exported ``timestamp,value`` series, line by line.
 
-Reads CSV lines on stdin (header optional) and writes one score per data line on stdout
-as soon as that line is read (flushed; nothing waits for the end of input), with the
-same :class:`~models.detectors.EnsembleDetector` defaults the pipeline uses. The parsing
-and scoring rules are :func:`models.detectors.score_csv_lines`; this module only maps
-its output to text and its errors to an exit status.
+Reads CSV lines on stdin (header optional; several value columns allowed) and writes one
+score per data line on stdout as soon as that line is read (flushed; nothing waits for
+the end of input), with :class:`~models.detectors.series.SeriesDetector`. The parsing
+and scoring rules are :func:`models.detectors.csv_scoring.score_csv_rows`; this module
+only maps its output to text and its errors to an exit status. It imports no River,
+numpy or Faust: it starts once per exported file.
 
 Warm-up: the ensemble cannot judge a series it has barely seen, and 0.0 would read as
 "healthy". Every line still gets a number in [0, 1], as the issue asks: by default 0.5,
@@ -23,7 +24,8 @@ from typing import IO
 
 import click
 
-from models.detectors import EnsembleDetector, score_csv_lines
+from models.detectors.csv_scoring import score_csv_rows
+from models.detectors.series import SeriesDetector
 
 __all__ = ["detect", "format_scores"]
 
@@ -41,17 +43,23 @@ def _warmup_value(ctx: click.Context, param: click.Parameter, value: str) -> flo
     raise click.BadParameter(f"{value} is not in [0, 1] (or nan)")
 
 
-def format_scores(scores: Iterator[float], warmup_value: float) -> Iterator[str]:
+def format_scores(
+    scores: Iterator[tuple[float, str | None]], warmup_value: float, *, explain: bool = False
+) -> Iterator[str]:
     """Text line of each score (NaN from the scorer = warm-up = ``warmup_value``).
 
-    >>> list(format_scores(iter([float("nan"), 0.25, 1.0]), 0.5))
-    ['0.500000', '0.250000', '1.000000']
-    >>> list(format_scores(iter([float("nan")]), float("nan")))
-    ['nan']
+    Twelve decimals: scores are graded, and rounding to fewer would tie the top ones.
+    With ``explain``, the driving column follows the score (empty during warm-up).
+
+    >>> list(format_scores(iter([(float("nan"), None), (0.25, "a"), (1.0, "b")]), 0.5))
+    ['0.500000000000', '0.250000000000', '1.000000000000']
+    >>> list(format_scores(iter([(float("nan"), None), (0.25, "m2")]), float("nan"), explain=True))
+    ['nan,', '0.250000000000,m2']
     """
-    for score in scores:
+    for score, column in scores:
         value = warmup_value if math.isnan(score) else score
-        yield "nan" if math.isnan(value) else f"{value:.6f}"
+        text = "nan" if math.isnan(value) else f"{value:.12f}"
+        yield f"{text},{column or ''}" if explain else text
 
 
 def _lines(stream: IO[str]) -> Iterator[str]:
@@ -65,35 +73,41 @@ def _lines(stream: IO[str]) -> Iterator[str]:
     default="0.5",
     show_default=True,
     callback=_warmup_value,
-    help="Score printed while the detectors warm up (the series' first ~20-30 points): "
+    help="Score printed while the detector warms up (the series' first ~200 rows): "
     "a number in [0, 1] (0.5 = unknown) or 'nan'.",
 )
 @click.option(
-    "--period-s",
-    type=click.IntRange(min=1),
-    default=86_400,
-    show_default=True,
-    help="Seasonal period of the series, in seconds.",
+    "--columns",
+    default=None,
+    help="Comma-separated value columns to score, by header name (default: all).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the detectors.")
-def detect(warmup_value: float, period_s: int, seed: int) -> None:
-    """Score CSV `timestamp,value` lines from stdin: one anomaly score per data line.
+@click.option(
+    "--explain", is_flag=True, help="Print 'score,column': the column driving each score."
+)
+def detect(warmup_value: float, columns: str | None, explain: bool) -> None:
+    """Score CSV `timestamp,value[,value...]` lines from stdin: one score per data line.
 
-    Timestamps are epoch seconds, epoch milliseconds or ISO-8601 (naive = UTC) and must
-    increase. A header line and blank lines print nothing. Scores are in [0, 1]
-    (>= 0.9: anomalous); during warm-up the --warmup-value is printed. Output is flushed
-    after every line. Malformed input stops with exit status 2 and the line number on
-    stderr, after the scores of the lines before it.
+    Timestamps are epoch seconds, epoch milliseconds or ISO-8601 (naive = UTC). Rows are
+    a sequence: a repeated timestamp or a step back in time is scored like any other row,
+    in input order (never dropped, merged or re-sorted). A header line (e.g.
+    `timestamp,m1,m2`) names the value columns; several columns are scored together,
+    one score per row. A header line and blank lines print nothing. Scores are in
+    [0, 1], graded (>= 0.5: anomalous); during warm-up (the first ~200 rows) the
+    --warmup-value is printed. Output is flushed after every line. Malformed input
+    (unparsable or non-finite value, wrong field count) stops with exit status 2 and the
+    line number on stderr, after the scores of the lines before it.
 
     \b
     Example:
         printf 'timestamp,value\\n0,1.0\\n60,1.1\\n' | computeperf detect
     """
     stdout = click.get_text_stream("stdout")
-    detector = EnsembleDetector(seed=seed, period_ms=period_s * 1000)
-    scores = score_csv_lines(_lines(click.get_text_stream("stdin")), detector=detector)
+    picked = [c.strip() for c in columns.split(",")] if columns else None
+    scores = score_csv_rows(
+        _lines(click.get_text_stream("stdin")), detector=SeriesDetector(), columns=picked
+    )
     try:
-        for text in format_scores(scores, warmup_value):
+        for text in format_scores(scores, warmup_value, explain=explain):
             stdout.write(text + "\n")
             stdout.flush()
     except ValueError as exc:

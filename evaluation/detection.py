@@ -7,9 +7,15 @@ in event-time order by three methods: our ensemble (the agent's construction,
 :func:`~models.detectors.compact.compact_ensemble`), a static threshold and a rolling
 z-score. :func:`event_metrics` turns alarms and incidents into the figures.
 
-Excluded incidents, and why: ``price_spike`` changes the catalogue price only, never the
-telemetry; ``provider_outage`` stops the samples, so the pipeline emits no window at all
-and there is nothing to score (an absence rule is the tool for it, not a detector).
+Every incident kind the simulator injects, and whether the detectors are meant to catch
+it: ``thermal_throttling``, ``network_degradation``, ``noisy_neighbour`` (a co-tenant:
+throughput down, latency up, jittery utilisation) and ``memory_creep`` (GPU memory
+filling up over the incident) change provider telemetry, so they are scored, and
+``per_kind`` gives recall and delay for each. Excluded, and why: ``price_spike``
+changes the catalogue price only, never the telemetry; ``provider_outage`` stops the
+samples, so the pipeline emits no window at all and there is nothing to score (an
+absence rule is the tool for it, not a detector). Both are counted in
+``parameters.incidents_excluded``.
 
 >>> m = event_metrics({"p": [3, 4, 9]}, {"p": [(3, 5)]}, provider_days=1.0)
 >>> m["precision"], m["recall"], m["median_delay_windows"]
@@ -224,11 +230,14 @@ def evaluate_detection(
     window_ms = window_s * 1000
     windows, incidents = simulated_windows(seed, days=days, providers=providers, window_s=window_s)
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    spans_by_kind: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     kept = [i for i in incidents if i.kind not in EXCLUDED_KINDS]
     for inc in kept:
-        spans[inc.provider_id].append(
-            ((inc.start_ms - _START_MS) // window_ms, (inc.end_ms - 1 - _START_MS) // window_ms)
-        )
+        span = ((inc.start_ms - _START_MS) // window_ms, (inc.end_ms - 1 - _START_MS) // window_ms)
+        spans[inc.provider_id].append(span)
+        spans_by_kind[inc.kind.value][inc.provider_id].append(span)
     alarms: dict[str, dict[str, list[int]]] = {
         "ensemble": {},
         "static_threshold": {},
@@ -257,6 +266,18 @@ def evaluate_detection(
     result: dict[str, object] = {
         name: event_metrics(by_provider, spans, provider_days=provider_days)
         for name, by_provider in alarms.items()
+    }
+    # Recall and delay per incident kind (precision has no kind: a false alarm has none).
+    result["per_kind"] = {
+        name: {
+            kind: {
+                key: figures[key]
+                for key in ("incidents", "detected", "recall", "median_delay_windows")
+            }
+            for kind, by_provider in sorted(spans_by_kind.items())
+            for figures in [event_metrics(alarms[name], by_provider, provider_days=provider_days)]
+        }
+        for name in alarms
     }
     result["parameters"] = {
         "seed": seed,

@@ -46,6 +46,8 @@ def detection_command(seed: int, days: float, providers: int, window_s: int, as_
             f"F1 {row['f1']:.2f} median delay {'n/a' if delay is None else f'{delay:g}'} "
             f"windows, {row['false_alarms_per_provider_day']:.2f} false alarms/provider-day"
         )
+    for kind, row in figures.get("per_kind", {}).get("ensemble", {}).items():
+        click.echo(f"  ensemble on {kind:<20} detected {row['detected']}/{row['incidents']}")
     params = figures["parameters"]
     click.echo(
         f"{params['incidents_scored']} incidents scored, excluded (no telemetry trace): "
@@ -56,11 +58,14 @@ def detection_command(seed: int, days: float, providers: int, window_s: int, as_
 @click.command("detection")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def detection_bench_command(as_json: bool) -> None:
-    """µs per scored window and pickled state bytes per entity of the agent's ensemble."""
+    """µs per scored window and state bytes of the agent's ensemble; `detect` points/s."""
     from evaluation.detection import bench_detection
+    from models.detectors.detect_bench import bench_detect
 
     click.echo("warming up one ensemble on simulated windows, timing ...", err=True)
     figures = bench_detection()
+    click.echo("timing `computeperf detect`'s scoring on a generated series ...", err=True)
+    figures.update({f"detect_{k}": v for k, v in bench_detect().items()})
     if as_json:
         click.echo(json.dumps(figures, sort_keys=True))
         return
@@ -68,4 +73,8 @@ def detection_bench_command(as_json: bool) -> None:
         f"{figures['us_per_point']:.0f} µs per window (score + learn, "
         f"{figures['features']:.0f} features), {figures['bytes_per_entity']:.0f} bytes "
         "of pickled state per entity"
+    )
+    click.echo(
+        f"computeperf detect: {figures['detect_points_per_s']:,.0f} points/s after start-up "
+        f"({figures['detect_us_per_point']:.0f} µs per line: parse, score, learn)"
     )

@@ -29,7 +29,7 @@ from river import time_series
 from models.detectors.robust import robust_location_scale
 from models.detectors.score import Score, finite_items, squash
 
-__all__ = ["ForecastResidualDetector", "fix_seasonal_init"]
+__all__ = ["ForecastResidualDetector", "fix_seasonal_init", "initialize_additive"]
 
 _DAY_MS = 86_400_000
 # River is untyped; Any keeps mypy strict about our code around it.
@@ -68,6 +68,33 @@ def fix_seasonal_init(model: Any, first: list[float]) -> None:
     if model.trend is not None:
         model.trend.clear()
         model.trend.append(0.0)
+
+
+def initialize_additive(model: Any, first: list[float]) -> None:
+    """Initialise an additive River Holt-Winters from its first season without dividing.
+
+    River's own initialisation divides every first value by the first season's mean
+    (``y / level``), which raises ZeroDivisionError on a season that averages exactly 0
+    (an idle disk, a counter at rest). The additive components need no division: level =
+    mean, trend = 0, season = differences from the level (see :func:`fix_seasonal_init`).
+
+    >>> from river import time_series
+    >>> hw = time_series.HoltWinters(alpha=0.1, beta=0.01, gamma=0.1, seasonality=3)
+    >>> initialize_additive(hw, [0.0, 0.0, 0.0])
+    >>> hw.learn_one(1.0)
+    >>> round(hw.forecast(1)[0], 2)
+    0.1
+    """
+    # River keeps the initialisation state in private attributes; set them as its own
+    # learn_one would, so later learn_one calls take the initialised path.
+    model._first_values = list(first)
+    model.level.append(sum(first) / len(first))
+    if model.trend is not None:
+        model.trend.append(0.0)
+    if model.season is not None:
+        model.season.extend(first)
+    model._initialized = True
+    fix_seasonal_init(model, first)
 
 
 class ForecastResidualDetector:
@@ -207,9 +234,10 @@ class ForecastResidualDetector:
         series.last_value = value
         if not series.ready:
             series.first.append(value)
-            model.learn_one(value)
             if series.ready:
-                fix_seasonal_init(model, series.first)
+                initialize_additive(model, series.first)
+            else:
+                model.learn_one(value)
             series.last_ts_ms = ts_ms
             return
         # Fill skipped steps with the forecast (at most one season) to keep the phase.

@@ -89,6 +89,17 @@ def test_evaluate_detection_shape_and_determinism(tiny_run):
         assert 0.0 <= tiny_run[name]["precision"] <= 1.0
     assert tiny_run["parameters"]["windows"] > 0
     assert evaluate_detection(3, days=0.05, providers=2, window_s=60) == tiny_run
+    # Recall per scored incident kind, for every method; counts add up to the total.
+    for name in ("ensemble", "static_threshold", "rolling_zscore"):
+        per_kind = tiny_run["per_kind"][name]
+        assert set(per_kind) <= {
+            "thermal_throttling",
+            "network_degradation",
+            "noisy_neighbour",
+            "memory_creep",
+        }
+        assert sum(k["incidents"] for k in per_kind.values()) == tiny_run[name]["incidents"]
+        assert sum(k["detected"] for k in per_kind.values()) == tiny_run[name]["detected"]
 
 
 def test_detection_cli_json(monkeypatch, tiny_run):
@@ -108,7 +119,12 @@ def test_bench_keys(monkeypatch):
     figures = bench_detection(warmup_windows=20, timed_windows=5)
     assert {"us_per_point", "bytes_per_entity"} <= set(figures)  # timing only, never asserted
     assert figures["bytes_per_entity"] > 0
-    monkeypatch.setattr(core, "bench_detection", lambda: figures)
+    monkeypatch.setattr(core, "bench_detection", lambda: dict(figures))
+    import models.detectors.detect_bench as detect_bench
+
+    detect = detect_bench.bench_detect(points=400, warmup=200)
+    assert detect["points_timed"] == 200 and detect["points_per_s"] > 0
+    monkeypatch.setattr(detect_bench, "bench_detect", lambda: detect)
     result = CliRunner().invoke(detection_bench_command, ["--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == figures
+    assert json.loads(result.stdout) == figures | {f"detect_{k}": v for k, v in detect.items()}

@@ -1,0 +1,247 @@
+"""Series detector: windowed z-scores + sequence-memory likelihood + rest period, per feature.
+
+The detector ``computeperf detect`` runs on exported series (one or several value
+columns) and that the NAB figures in docs/benchmarks.md measure. Per feature, three
+surprises (``-log10`` of a tail probability, so they keep growing where a probability
+would round to 1), the larger of which counts:
+
+1. :class:`~models.detectors.window_z.WindowedZScore`: the normal tail of the value's
+   (and its 5-point mean's) distance from a long window's mean - spikes, level shifts;
+2. :class:`~models.detectors.sequence.SequenceMemory` gives a raw score (how unexpected
+   the value is after its recent context: rhythm, seasonality of any period, flat
+   stretches), and :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it
+   into the surprise of the recent mean raw score (Numenta's anomaly likelihood);
+   a second memory and likelihood do the same for the steps ``value - previous``
+   (a broken shape at an ordinary level: a ramp that stops, a flat middle);
+
+then:
+
+3. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
+   over [0, 1] without saturating (a surprise of 10^300 is still below 1.0), and
+   ``threshold`` = 0.5 is the alarm level;
+4. after an alarm, the feature's scores are damped below the alarm level for ``rest``
+   points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
+   Numenta's red-zone filter), and each recent alarm raises the bar for the next one.
+
+The score of a point is the largest over its features; :attr:`Score.top_feature` names
+the driving one. Time is not used (rows are a sequence: repeated or out-of-order
+timestamps change nothing) unless ``hour_of_day`` adds the hour to the sequence contexts.
+
+>>> import math
+>>> det = SeriesDetector()
+>>> scores = []
+>>> for t in range(3000):
+...     x = {"v": math.sin(2 * math.pi * t / 96) + (3.0 if t == 2500 else 0.0)}
+...     s = det.score_one(x, t)
+...     det.learn_one(x, t)
+...     scores.append(s.value if s is not None and s.warm else math.nan)
+>>> max(scores[1000:2500]) < det.threshold < scores[2500]
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from models.detectors.likelihood import AnomalyLikelihood
+from models.detectors.score import Score, finite_items
+from models.detectors.sequence import SequenceMemory
+from models.detectors.window_z import WindowedZScore
+
+__all__ = ["SeriesDetector"]
+
+
+@dataclass
+class _Channel:
+    window: WindowedZScore
+    memory: SequenceMemory
+    likelihood: AnomalyLikelihood
+    delta_memory: SequenceMemory
+    delta_likelihood: AnomalyLikelihood
+    last_value: float = math.nan
+    since_alarm: int = 1 << 30
+    seen: int = 0
+    alarms: deque[int] = field(default_factory=deque)
+
+
+class SeriesDetector:
+    """Streaming detector for real-world series of unknown shape, one channel per feature.
+
+    Parameters
+    ----------
+    alarm_surprise : float
+        Surprise (``-log10`` tail probability) that maps to the score 0.5 = ``threshold``.
+    rest : int
+        Points after an alarm during which the feature's score is damped.
+    damp : float
+        During the rest period the surprise is ``damp * min(surprise, alarm_surprise)``:
+        below the alarm level, but still graded.
+    bins, order, warmup : int
+        :class:`~models.detectors.sequence.SequenceMemory` quantisation, context length
+        and warm-up.
+    short_window, history, learning_period : int
+        :class:`~models.detectors.likelihood.AnomalyLikelihood` parameters.
+    window, short, short_weight
+        :class:`~models.detectors.window_z.WindowedZScore` parameters.
+    hour_of_day : bool
+        Add the hour of day of ``ts_ms`` to the sequence contexts.
+    tail_q : float
+        Quantile of past z-scores that calibrates the windowed z's surprise.
+    deltas : bool
+        Add the sequence memory and likelihood of the steps between values.
+    alarm_penalty, penalty_memory
+        Each alarm of a feature in its last ``penalty_memory`` points lowers its
+        surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
+        again (a spiky series' routine spikes are not news).
+    """
+
+    threshold = 0.5
+
+    def __init__(
+        self,
+        *,
+        alarm_surprise: float = 5.0,
+        rest: int = 100,
+        damp: float = 0.5,
+        bins: int = 8,
+        order: int = 3,
+        warmup: int = 50,
+        short_window: int = 10,
+        history: int = 4000,
+        learning_period: int = 50,
+        window: int = 6400,
+        short: int = 5,
+        short_weight: float = 2.0,
+        hour_of_day: bool = True,
+        tail_q: float = 0.99,
+        alarm_penalty: float = 1.0,
+        deltas: bool = True,
+        penalty_memory: int = 2000,
+    ) -> None:
+        self.alarm_penalty = alarm_penalty
+        self.deltas = deltas
+        self.penalty_memory = penalty_memory
+
+        self.tail_q = tail_q
+        self.window = window
+        self.short = short
+        self.short_weight = short_weight
+        self.hour_of_day = hour_of_day
+        self.alarm_surprise = alarm_surprise
+        self.rest = rest
+        self.damp = damp
+        self.bins = bins
+        self.order = order
+        self.warmup = warmup
+        self.short_window = short_window
+        self.history = history
+        self.learning_period = learning_period
+        self._channels: dict[str, _Channel] = {}
+        self._cache: tuple[object, dict[str, tuple[float, float]]] | None
+        self._cache = None
+
+    def _new_channel(self) -> _Channel:
+        return _Channel(
+            WindowedZScore(
+                window=self.window,
+                short=self.short,
+                short_weight=self.short_weight,
+                calibration_q=self.tail_q,
+            ),
+            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            AnomalyLikelihood(
+                short_window=self.short_window,
+                history=self.history,
+                learning_period=self.learning_period,
+            ),
+            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            AnomalyLikelihood(
+                short_window=self.short_window,
+                history=self.history,
+                learning_period=self.learning_period,
+            ),
+        )
+
+    def _phase(self, ts_ms: int) -> int | None:
+        return (ts_ms // 3_600_000) % 24 if self.hour_of_day else None
+
+    def _judge(
+        self, items: tuple[tuple[str, float], ...], ts_ms: int
+    ) -> dict[str, tuple[float, float]]:
+        """Per warm feature: (raw score, damped surprise)."""
+        if self._cache is not None and self._cache[0] == (items, ts_ms):
+            return self._cache[1]
+        judged: dict[str, tuple[float, float]] = {}
+        phase = self._phase(ts_ms)
+        for name, value in items:
+            channel = self._channels.get(name)
+            if channel is None or not channel.window.ready:
+                continue
+            surprise = channel.window.surprise(value)
+            raw = math.nan
+            if channel.memory.ready:
+                raw = channel.memory.score_one(value, phase)
+                if channel.likelihood.ready:
+                    surprise = max(surprise, channel.likelihood.surprise(raw))
+            surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
+            if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
+                draw = channel.delta_memory.score_one(value - channel.last_value)
+                surprise = max(surprise, channel.delta_likelihood.surprise(draw))
+            if channel.since_alarm < self.rest:
+                surprise = self.damp * min(surprise, self.alarm_surprise)
+            judged[name] = (raw, surprise)
+        self._cache = ((items, ts_ms), judged)
+        return judged
+
+    def _squash(self, surprise: float) -> float:
+        # g / (1 + g), g = log2(1 + surprise / alarm): 0.5 at the alarm level, and
+        # logarithmic beyond it, so even a surprise of 1e300 stays below 1.0.
+        g = math.log2(1.0 + surprise / self.alarm_surprise)
+        return g / (1.0 + g)
+
+    def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
+        """Score ``x``: None without a finite feature, not warm before any channel is."""
+        items = tuple(finite_items(x))
+        if not items:
+            return None
+        judged = self._judge(items, ts_ms)
+        contributions = {
+            name: self._squash(surprise) for name, (_, surprise) in judged.items() if surprise >= 0
+        }
+        if not contributions:
+            return Score(0.0, warm=False)
+        observed = {name: value for name, value in items if name in contributions}
+        return Score(max(contributions.values()), True, contributions, {}, observed)
+
+    def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
+        """Learn ``x`` (every point is learned: a level shift becomes the new normal)."""
+        items = tuple(finite_items(x))
+        judged = self._judge(items, ts_ms)
+        self._cache = None
+        phase = self._phase(ts_ms)
+        for name, value in items:
+            channel = self._channels.get(name)
+            if channel is None:
+                channel = self._channels[name] = self._new_channel()
+            raw, surprise = judged.get(name, (math.nan, -1.0))
+            if not math.isnan(raw):
+                channel.likelihood.learn_one(raw)
+            channel.seen += 1
+            if surprise >= self.alarm_surprise:
+                channel.since_alarm = 0
+                channel.alarms.append(channel.seen)
+            else:
+                channel.since_alarm += 1
+            while channel.alarms and channel.alarms[0] <= channel.seen - self.penalty_memory:
+                channel.alarms.popleft()
+            if self.deltas and not math.isnan(channel.last_value):
+                delta = value - channel.last_value
+                if channel.delta_memory.ready:
+                    channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
+                channel.delta_memory.learn_one(delta)
+            channel.last_value = value
+            channel.window.learn_one(value)
+            channel.memory.learn_one(value, phase)
