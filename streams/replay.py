@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from infra.kafka.broker import free_port
 from sim.cli import parse_start
 from streams.history import HistoryPlan, history_consumer, partitions, plan_history, read_history
 from streams.produce import Outgoing, durable_producer, send_all
+from streams.progress import terminal_progress
 from streams.settings import Settings
 from streams.topics import TOPICS, ensure_topics
 from streams.workers import WorkerProcess
@@ -166,11 +166,17 @@ async def _output_offsets(consumer: AIOKafkaConsumer, target: Settings) -> dict[
 
 
 async def wait_until_settled(
-    target: Settings, copied_inputs: int, *, settle_s: float, timeout_s: float = 3600.0
+    target: Settings,
+    copied_inputs: int,
+    *,
+    settle_s: float,
+    timeout_s: float = 3600.0,
+    on_outputs: Callable[[int], None] = lambda n: None,
 ) -> dict[str, int]:
     """Wait until the namespace's worker consumed everything and its outputs stopped growing.
 
-    Returns the records per output topic of the namespace.
+    Returns the records per output topic of the namespace; ``on_outputs`` gets each growth
+    of their total (a progress bar's hook).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=target.kafka_bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=target.kafka_bootstrap_servers)
@@ -183,6 +189,7 @@ async def wait_until_settled(
         while time.monotonic() < deadline:
             outputs = await _output_offsets(consumer, target)
             if outputs != last:
+                on_outputs(sum(outputs.values()) - sum(last.values()))
                 last, stable_since = outputs, time.monotonic()
             caught_up = copied_inputs == 0 or await _group_caught_up(
                 admin, consumer, target.group_id
@@ -271,16 +278,20 @@ def replay_command(
     worker.start()
     started = time.monotonic()
     try:
-        with click.progressbar(
-            length=plan.upper_bound, label="[replay] copying", file=sys.stderr
-        ) as bar:
+        with terminal_progress("[replay] copying", total=plan.upper_bound) as advance:
             copied = asyncio.run(
-                copy_history(live, target, plan, until_ms, speed=speed, on_progress=bar.update)
+                copy_history(live, target, plan, until_ms, speed=speed, on_progress=advance)
             )
         say(f"copied {sum(copied.values())} records; waiting for the pipeline to settle ...")
-        outputs = asyncio.run(
-            wait_until_settled(target, sum(copied.values()), settle_s=target.idle_close_s + 5)
-        )
+        with terminal_progress("[replay] output records", total=None) as advance:
+            outputs = asyncio.run(
+                wait_until_settled(
+                    target,
+                    sum(copied.values()),
+                    settle_s=target.idle_close_s + 5,
+                    on_outputs=advance,
+                )
+            )
     finally:
         worker.stop()
     summary = {
