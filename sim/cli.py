@@ -24,11 +24,12 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import NamedTuple
 
 import click
 
-from sim.demo import demo_scenario
+from sim.demo import DemoScenario, demo_scenario
 from sim.incidents import Incident, IncidentKind
 from sim.marketplace import MarketplaceSim
 from sim.publish import Producer, default_producer, publish
@@ -289,6 +290,7 @@ def _run(
         id_prefix=id_prefix,
     )
     records = sim.records(start_ms, end_ms)  # draws the random incidents too
+    scenario: DemoScenario | None = None
     if demo:
         try:
             scenario = demo_scenario(
@@ -342,6 +344,7 @@ def _run(
             topic_counts=counts,
             # Looked up at call time so tests can swap in an in-memory producer.
             producer_factory=producer_factory or default_producer,
+            send_at_ms=None if scenario is None else partial(scenario.send_at_ms, started_ms=now),
         )
 
     interrupted = False

@@ -4,8 +4,8 @@ A plain simulator run shows nothing for a long time: anomaly detectors need 24 w
 before they judge, random incidents land anywhere in the hour, and every workload starts
 placed, so the recommender has nothing to do. The demo instead:
 
-* starts ``history_s`` (30 min) in the past, sent at once, so the anomaly detectors are
-  warm when the live part begins (its records are dated, windows close by event time);
+* starts ``history_s`` (30 min) in the past, sent at 20x real time (about 95 s until it
+  catches up with the clock), so the anomaly detectors are warm when the live part begins;
 * live time ``T0`` is the start of the current minute (window-aligned with 1-min windows);
 * **thermal**: one provider overheats over ``[T0 - 60 s, T0 + 110 s)``: two hot windows fire
   the temperature alert about a minute after the live start (and the anomaly agent sees
@@ -21,7 +21,7 @@ placed, so the recommender has nothing to do. The demo instead:
 
 Pure: no clock (``now_ms`` is passed in), no I/O.
 
->>> demo = demo_scenario(seed=1, providers=12, workloads=24, now_ms=1_790_000_040_000)
+>>> demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=1_790_000_040_000)
 >>> demo.live_ms, demo.start_ms
 (1790000040000, 1789998240000)
 >>> sorted(i.kind.value for i in demo.incidents)
@@ -68,10 +68,36 @@ class DemoScenario:
     degrading_provider: str
     degraded_at_ms: int
     arrivals: tuple[WorkloadEvent, ...]
+    history_speed: int = 20
+
+    def send_at_ms(self, ts_ms: int, started_ms: int) -> int:
+        """Wall time to send a record of event time ``ts_ms`` in a run started at ``started_ms``.
+
+        History goes at ``history_speed`` times real time until it catches up with the
+        clock, then every record at its own time. Sent at once, the history reached the
+        workers in per-partition bursts minutes of event time apart, and the absence rule
+        (``ProviderDown``) saw providers of the slower partitions as down.
+
+        >>> demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=1_790_000_040_000)
+        >>> demo.send_at_ms(demo.start_ms, 1_790_000_040_000) - 1_790_000_040_000
+        0
+        >>> demo.send_at_ms(demo.live_ms, 1_790_000_040_000) - demo.live_ms  # still catching up
+        90000
+        >>> t = demo.live_ms + 600_000
+        >>> demo.send_at_ms(t, 1_790_000_040_000) == t
+        True
+        """
+        paced = started_ms + (ts_ms - self.start_ms) // self.history_speed
+        return max(ts_ms, paced)
 
     def records(self, end_ms: int | None = None) -> Iterator[SimRecord]:
-        """Every record from ``start_ms`` on, in event-time order (forever when no end)."""
-        base = self.sim.records(self.start_ms, end_ms)
+        """Every record from ``start_ms`` on, in event-time order (forever when no end).
+
+        The fleet's workloads were running before the demo began watching: each has one
+        ``started`` event carrying its spec instead of ``submitted`` then ``started`` (a
+        consumer that plans between the two would propose placing a running workload).
+        """
+        base = _already_running(self.sim, self.sim.records(self.start_ms, end_ms))
         profile = next(
             p for p in self.sim.provider_profiles if p.provider_id == self.degrading_provider
         )
@@ -86,6 +112,39 @@ class DemoScenario:
         return heapq.merge(base, extra, key=lambda r: r.ts_ms)
 
 
+def _already_running(sim: MarketplaceSim, records: Iterator[SimRecord]) -> Iterator[SimRecord]:
+    specs = {w.workload_id: w.spec for w in sim.workload_profiles}
+    for r in records:
+        if isinstance(r.record, WorkloadEvent) and r.record.workload_id in specs:
+            if r.record.kind is WorkloadEventKind.SUBMITTED:
+                continue
+            if r.record.kind is WorkloadEventKind.STARTED and r.record.spec is None:
+                spec = specs[r.record.workload_id]
+                r = r._replace(record=r.record.model_copy(update={"spec": spec}))
+        yield r
+
+
+def _has_room_elsewhere(sim: MarketplaceSim, provider_id: str, busy: tuple[str, ...]) -> bool:
+    """Whether another provider (not in ``busy``) has free GPUs that fit the one workload."""
+    [w] = [w for w in sim.workload_profiles if w.provider_id == provider_id]
+    used = Counter[str]()
+    for other in sim.workload_profiles:
+        used[other.provider_id] += other.gpus
+    spec = w.spec
+    return any(
+        p.gpu_count - used[p.provider_id] >= spec.gpus
+        and p.gpu.vram_gb >= spec.vram_gb_per_gpu
+        and (not spec.allowed_regions or p.region.name in spec.allowed_regions)
+        and (not spec.allowed_gpu_models or p.gpu.name in spec.allowed_gpu_models)
+        and (
+            spec.max_price_usd_per_gpu_hour is None
+            or p.price_usd_per_gpu_hour <= spec.max_price_usd_per_gpu_hour
+        )
+        for p in sim.provider_profiles
+        if p.provider_id != provider_id and p.provider_id not in busy
+    )
+
+
 def demo_scenario(
     *,
     seed: int,
@@ -97,18 +156,33 @@ def demo_scenario(
     interval_ms: int = 1000,
     id_prefix: str = "",
 ) -> DemoScenario:
-    """Build the demo for a run started at ``now_ms`` (needs at least three providers)."""
+    """Build the demo for a run started at ``now_ms``.
+
+    Raises ``ValueError`` with fewer than three providers, or when the fleet leaves no
+    room to move the degrading provider's workload to (too many workloads).
+    """
     if providers < 3:
         raise ValueError(f"the demo needs at least 3 providers, got {providers}")
     live = now_ms - now_ms % _MIN_MS
     probe = MarketplaceSim(seed, providers, workloads, interval_ms, id_prefix=id_prefix)
     hosted = Counter(w.provider_id for w in probe.workload_profiles)
     by_load = sorted(probe.provider_profiles, key=lambda p: (-hosted[p.provider_id], p.index))
-    # Busy hosts for the incidents (workloads to diagnose), a host with exactly one
-    # workload to degrade (a single move fixes it), else the least busy one left.
+    # Busy hosts for the incidents (workloads to diagnose); to degrade, a host running a
+    # single workload that another healthy host has room for (else nothing can move).
     thermal, noisy = by_load[0].provider_id, by_load[1].provider_id
-    rest = [p.provider_id for p in by_load[2:]]
-    degrading = next((p for p in rest if hosted[p] == 1), rest[-1])
+    movable = [
+        p.provider_id
+        for p in probe.provider_profiles
+        if p.provider_id not in (thermal, noisy)
+        and hosted[p.provider_id] == 1
+        and _has_room_elsewhere(probe, p.provider_id, busy=(thermal, noisy))
+    ]
+    if not movable:
+        raise ValueError(
+            f"no spare capacity to move a workload to: {workloads} workloads fill "
+            f"{providers} providers; run the demo with fewer workloads"
+        )
+    degrading = movable[0]
     degraded_at = live + 30_000
     incidents = (
         Incident(IncidentKind.THERMAL_THROTTLING, thermal, live - _MIN_MS, live + 110_000, 1.0),
@@ -118,14 +192,24 @@ def demo_scenario(
     sim = MarketplaceSim(
         seed, providers, workloads, interval_ms, incidents=incidents, id_prefix=id_prefix
     )
-    # Newcomers: specs drawn like the fleet's own (another seed), ids after the fleet's.
+    # Newcomers: tenants, types and SLAs drawn like the fleet's own (another seed), ids
+    # after the fleet's; one GPU of at most 20 GB and no constraints, so the free GPUs of
+    # the fleet can take them.
     newcomers = MarketplaceSim(seed + 1, providers, arrivals, interval_ms, id_prefix=id_prefix)
     events = tuple(
         WorkloadEvent(
             workload_id=f"{id_prefix}wl-{workloads + j:04d}",
             ts_ms=live + _ARRIVAL_FIRST_MS + j * _ARRIVAL_EVERY_MS,
             kind=WorkloadEventKind.SUBMITTED,
-            spec=w.spec,
+            spec=w.spec.model_copy(
+                update={
+                    "gpus": 1,
+                    "vram_gb_per_gpu": min(w.spec.vram_gb_per_gpu, 20.0),
+                    "allowed_gpu_models": (),
+                    "allowed_regions": (),
+                    "max_price_usd_per_gpu_hour": None,
+                }
+            ),
             reason="demo: submitted, waiting for placement",
         )
         for j, w in enumerate(newcomers.workload_profiles)

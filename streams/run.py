@@ -53,7 +53,12 @@ STOP_BUDGET_S = CLIENTS_STOP_S + BROKER_STOP_S
 
 @click.command("run")
 @click.option("--providers", default=12, show_default=True, help="Simulated providers.")
-@click.option("--workloads", default=24, show_default=True, help="Simulated workloads.")
+@click.option(
+    "--workloads",
+    default=12,
+    show_default=True,
+    help="Simulated running workloads (the demo needs free GPUs for arrivals and moves).",
+)
 @click.option(
     "--random-incidents",
     default=4,

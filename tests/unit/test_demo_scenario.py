@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from schemas import ProviderSample, WorkloadEvent, WorkloadEventKind
 from sim.demo import demo_scenario
 from sim.incidents import IncidentKind
@@ -13,7 +15,7 @@ WINDOW_MS = 60_000
 
 
 def test_thermal_incident_fills_two_windows_before_the_live_minute_ends_then_stops() -> None:
-    demo = demo_scenario(seed=1, providers=12, workloads=24, now_ms=NOW_MS)
+    demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=NOW_MS)
     assert demo.live_ms % WINDOW_MS == 0 and demo.live_ms <= NOW_MS
     [thermal] = [i for i in demo.incidents if i.kind is IncidentKind.THERMAL_THROTTLING]
     # Two full windows hot: [T0-60, T0) and [T0, T0+60) fire the 2-window rule when the
@@ -27,7 +29,7 @@ def test_thermal_incident_fills_two_windows_before_the_live_minute_ends_then_sto
 
 
 def test_the_temperature_really_crosses_the_alert_threshold_and_comes_back() -> None:
-    demo = demo_scenario(seed=1, providers=12, workloads=24, now_ms=NOW_MS)
+    demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=NOW_MS)
     temps: dict[int, list[float]] = {}
     for r in demo.records(end_ms=demo.live_ms + 3 * WINDOW_MS):
         if isinstance(r.record, ProviderSample) and r.key == demo.thermal_provider:
@@ -44,7 +46,7 @@ def test_the_temperature_really_crosses_the_alert_threshold_and_comes_back() -> 
 
 
 def test_arrivals_wait_unplaced_and_the_degrading_host_runs_one_workload() -> None:
-    demo = demo_scenario(seed=1, providers=12, workloads=24, now_ms=NOW_MS, arrivals=4)
+    demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=NOW_MS, arrivals=4)
     records = list(demo.records(end_ms=demo.live_ms + 4 * WINDOW_MS))
     assert [r.ts_ms for r in records] == sorted(r.ts_ms for r in records)
     events = [r.record for r in records if isinstance(r.record, WorkloadEvent)]
@@ -56,11 +58,21 @@ def test_arrivals_wait_unplaced_and_the_degrading_host_runs_one_workload() -> No
     assert kinds[(True, WorkloadEventKind.STARTED)] == 0
     started_on = Counter(e.provider_id for e in events if e.kind is WorkloadEventKind.STARTED)
     assert started_on[demo.degrading_provider] == 1
+    # The fleet was running before: one started event each, spec included, no submission.
+    fleet = [e for e in events if e.workload_id not in arrived]
+    assert len(fleet) == 12
+    assert all(e.kind is WorkloadEventKind.STARTED and e.spec is not None for e in fleet)
     assert len({demo.thermal_provider, demo.noisy_provider, demo.degrading_provider}) == 3
 
 
 def test_same_inputs_same_demo() -> None:
-    a = demo_scenario(seed=3, providers=6, workloads=8, now_ms=NOW_MS)
-    b = demo_scenario(seed=3, providers=6, workloads=8, now_ms=NOW_MS)
+    a = demo_scenario(seed=3, providers=6, workloads=4, now_ms=NOW_MS)
+    b = demo_scenario(seed=3, providers=6, workloads=4, now_ms=NOW_MS)
     end = a.live_ms + 30_000
     assert list(a.records(end_ms=end)) == list(b.records(end_ms=end))
+
+
+def test_a_full_fleet_is_refused_with_a_reason() -> None:
+    # seed 1: 24 workloads take every one of the 12 providers' 35 GPUs.
+    with pytest.raises(ValueError, match="no spare capacity"):
+        demo_scenario(seed=1, providers=12, workloads=24, now_ms=NOW_MS)
