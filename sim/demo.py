@@ -21,7 +21,7 @@ placed, so the recommender has nothing to do. The demo instead:
 
 Pure: no clock (``now_ms`` is passed in), no I/O.
 
->>> demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=1_790_000_040_000)
+>>> demo = demo_scenario(seed=2, providers=12, workloads=12, now_ms=1_790_000_040_000)
 >>> demo.live_ms, demo.start_ms
 (1790000040000, 1789998240000)
 >>> sorted(i.kind.value for i in demo.incidents)
@@ -45,7 +45,13 @@ from dataclasses import dataclass
 
 from schemas import ProviderStatus, WorkloadEvent, WorkloadEventKind
 from sim.incidents import Incident, IncidentKind
-from sim.marketplace import TOPIC_CATALOG, TOPIC_LIFECYCLE, MarketplaceSim, SimRecord
+from sim.marketplace import (
+    TOPIC_CATALOG,
+    TOPIC_LIFECYCLE,
+    MarketplaceSim,
+    ProviderProfile,
+    SimRecord,
+)
 
 __all__ = ["DemoScenario", "demo_scenario"]
 
@@ -78,7 +84,7 @@ class DemoScenario:
         workers in per-partition bursts minutes of event time apart, and the absence rule
         (``ProviderDown``) saw providers of the slower partitions as down.
 
-        >>> demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=1_790_000_040_000)
+        >>> demo = demo_scenario(seed=2, providers=12, workloads=12, now_ms=1_790_000_040_000)
         >>> demo.send_at_ms(demo.start_ms, 1_790_000_040_000) - 1_790_000_040_000
         0
         >>> demo.send_at_ms(demo.live_ms, 1_790_000_040_000) - demo.live_ms  # still catching up
@@ -124,15 +130,29 @@ def _already_running(sim: MarketplaceSim, records: Iterator[SimRecord]) -> Itera
         yield r
 
 
-def _has_room_elsewhere(sim: MarketplaceSim, provider_id: str, busy: tuple[str, ...]) -> bool:
-    """Whether another provider (not in ``busy``) has free GPUs that fit the one workload."""
+def _best_move_ratio(sim: MarketplaceSim, provider_id: str, busy: tuple[str, ...]) -> float | None:
+    """Best nominal perf per dollar elsewhere / here for the provider's one workload.
+
+    Over the other providers (not in ``busy``) with free GPUs that fit it; ``None`` when
+    none has room.
+    """
     [w] = [w for w in sim.workload_profiles if w.provider_id == provider_id]
     used = Counter[str]()
     for other in sim.workload_profiles:
         used[other.provider_id] += other.gpus
     spec = w.spec
-    return any(
-        p.gpu_count - used[p.provider_id] >= spec.gpus
+    here = next(p for p in sim.provider_profiles if p.provider_id == provider_id)
+
+    def value(p: ProviderProfile) -> float:
+        throughput = p.gpu.throughput_per_gpu(spec.workload_type) * p.perf_factor
+        return throughput / p.price_usd_per_gpu_hour
+
+    ratios = [
+        value(p) / value(here)
+        for p in sim.provider_profiles
+        if p.provider_id != provider_id
+        and p.provider_id not in busy
+        and p.gpu_count - used[p.provider_id] >= spec.gpus
         and p.gpu.vram_gb >= spec.vram_gb_per_gpu
         and (not spec.allowed_regions or p.region.name in spec.allowed_regions)
         and (not spec.allowed_gpu_models or p.gpu.name in spec.allowed_gpu_models)
@@ -140,9 +160,8 @@ def _has_room_elsewhere(sim: MarketplaceSim, provider_id: str, busy: tuple[str, 
             spec.max_price_usd_per_gpu_hour is None
             or p.price_usd_per_gpu_hour <= spec.max_price_usd_per_gpu_hour
         )
-        for p in sim.provider_profiles
-        if p.provider_id != provider_id and p.provider_id not in busy
-    )
+    ]
+    return max(ratios) if ratios else None
 
 
 def demo_scenario(
@@ -170,19 +189,20 @@ def demo_scenario(
     # Busy hosts for the incidents (workloads to diagnose); to degrade, a host running a
     # single workload that another healthy host has room for (else nothing can move).
     thermal, noisy = by_load[0].provider_id, by_load[1].provider_id
-    movable = [
-        p.provider_id
+    ratios = {
+        p.provider_id: _best_move_ratio(probe, p.provider_id, busy=(thermal, noisy))
         for p in probe.provider_profiles
-        if p.provider_id not in (thermal, noisy)
-        and hosted[p.provider_id] == 1
-        and _has_room_elsewhere(probe, p.provider_id, busy=(thermal, noisy))
-    ]
+        if p.provider_id not in (thermal, noisy) and hosted[p.provider_id] == 1
+    }
+    movable = {pid: r for pid, r in ratios.items() if r is not None}
     if not movable:
         raise ValueError(
             f"no spare capacity to move a workload to: {workloads} workloads fill "
             f"{providers} providers; run the demo with fewer workloads"
         )
-    degrading = movable[0]
+    # Best: a workload that stays while its host is healthy (no better perf per dollar
+    # elsewhere) but pays to move once degradation halves its host's worth.
+    degrading = min(movable, key=lambda pid: (not 0.6 <= movable[pid] <= 1.05, pid))
     degraded_at = live + 30_000
     incidents = (
         Incident(IncidentKind.THERMAL_THROTTLING, thermal, live - _MIN_MS, live + 110_000, 1.0),

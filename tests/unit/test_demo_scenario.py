@@ -15,7 +15,7 @@ WINDOW_MS = 60_000
 
 
 def test_thermal_incident_fills_two_windows_before_the_live_minute_ends_then_stops() -> None:
-    demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=NOW_MS)
+    demo = demo_scenario(seed=2, providers=12, workloads=12, now_ms=NOW_MS)
     assert demo.live_ms % WINDOW_MS == 0 and demo.live_ms <= NOW_MS
     [thermal] = [i for i in demo.incidents if i.kind is IncidentKind.THERMAL_THROTTLING]
     # Two full windows hot: [T0-60, T0) and [T0, T0+60) fire the 2-window rule when the
@@ -29,7 +29,7 @@ def test_thermal_incident_fills_two_windows_before_the_live_minute_ends_then_sto
 
 
 def test_the_temperature_really_crosses_the_alert_threshold_and_comes_back() -> None:
-    demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=NOW_MS)
+    demo = demo_scenario(seed=2, providers=12, workloads=12, now_ms=NOW_MS)
     temps: dict[int, list[float]] = {}
     for r in demo.records(end_ms=demo.live_ms + 3 * WINDOW_MS):
         if isinstance(r.record, ProviderSample) and r.key == demo.thermal_provider:
@@ -46,7 +46,7 @@ def test_the_temperature_really_crosses_the_alert_threshold_and_comes_back() -> 
 
 
 def test_arrivals_wait_unplaced_and_the_degrading_host_runs_one_workload() -> None:
-    demo = demo_scenario(seed=1, providers=12, workloads=12, now_ms=NOW_MS, arrivals=4)
+    demo = demo_scenario(seed=2, providers=12, workloads=12, now_ms=NOW_MS, arrivals=4)
     records = list(demo.records(end_ms=demo.live_ms + 4 * WINDOW_MS))
     assert [r.ts_ms for r in records] == sorted(r.ts_ms for r in records)
     events = [r.record for r in records if isinstance(r.record, WorkloadEvent)]
