@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,8 @@ GLANCE = """() => {
       applied: r.cells[6].textContent, outcome: r.cells[7].textContent })),
     temp: chart('chart-temp'), util: chart('chart-util'),
     legend: document.querySelectorAll('#chart-temp .u-legend .u-series').length,
+    panels: ['recommendations', 'alerts', 'anomalies', 'insights', 'sla', 'budgets'].map((id) => [
+      id, rows(`#${id} tbody tr`).length, document.getElementById(`${id}-empty`).textContent]),
   };
 }"""
 
@@ -112,6 +115,7 @@ def test_make_run_demo_shows_every_stage_on_the_dashboard_within_five_minutes(
     seen = dict.fromkeys(("firing", "resolved", "anomaly", "insight", "applied"), False)
     errors: list[str] = []
     glance: dict[str, object] = {}
+    empties: set[str] = set()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -128,6 +132,13 @@ def test_make_run_demo_shows_every_stage_on_the_dashboard_within_five_minutes(
             wait_for_dashboard(page, url, started)
             while time.monotonic() - started < BUDGET_S:
                 glance = page.evaluate(GLANCE)
+                panels = glance["panels"]
+                assert isinstance(panels, list)
+                for name, rows, note in panels:
+                    # Every panel has rows, or says why it is empty and when it looked.
+                    assert rows or re.search(r"Checked \d\d:\d\d:\d\d UTC", note), (name, note)
+                    if not rows:
+                        empties.add(name)
                 if seen_everything(glance, seen):
                     break
                 page.wait_for_timeout(3000)
