@@ -290,9 +290,8 @@ function drawChart(id, providers, pick, noun) {
   const shown = names.length < total ? `${names.length} ${noun} of ${total} providers (latest window)` : `all ${total} providers`;
   note.textContent = `${shown}; ${data[0].length} windows, ${utcClock(data[0][0] * 1000)} – ${utcClock(data[0][data[0].length - 1] * 1000)}`;
   const key = names.join(",");
-  element.dataset.dataMin = String(data[0][0]);
-  element.dataset.dataMax = String(data[0][data[0].length - 1]);
   element.dataset.series = String(names.length);
+  element.dataset.points = String(data[0].length);
   if (state.charts[id] && state.chartKeys[id] === key) {
     state.charts[id].setData(data);
     return;
@@ -303,7 +302,16 @@ function drawChart(id, providers, pick, noun) {
   }))];
   const width = Math.max(320, element.clientWidth || 560);
   const scales = { x: { time: true, range: xRange } };
-  state.charts[id] = new uPlot({ width, height: 240, series, scales }, data, element);
+  // What was drawn, for tests and curious readers: uPlot draws after setData returns, so
+  // the attributes are written when it has (data span and axis range of the same draw).
+  const hooks = { draw: [(u) => {
+    const xs = u.data[0];
+    Object.assign(element.dataset, {
+      dataMin: String(xs[0]), dataMax: String(xs[xs.length - 1]),
+      axisMin: String(u.scales.x.min), axisMax: String(u.scales.x.max),
+    });
+  }] };
+  state.charts[id] = new uPlot({ width, height: 240, series, scales, hooks }, data, element);
   state.chartKeys[id] = key;
 }
 
@@ -334,14 +342,6 @@ async function refresh() {
   renderBudgets(results.budgets.items);
   drawChart("chart-temp", results.providers.items, (pt) => pt.p95.gpu_temp_c ?? null, "hottest");
   drawChart("chart-util", results.providers.items, (pt) => pt.mean.gpu_util_pct ?? null, "busiest");
-  for (const id of ["chart-temp", "chart-util"]) {
-    const chart = state.charts[id];
-    if (!chart) continue;
-    const element = document.getElementById(id);
-    element.dataset.points = String(chart.data[0].length);
-    element.dataset.axisMin = String(chart.scales.x.min);
-    element.dataset.axisMax = String(chart.scales.x.max);
-  }
 }
 
 async function loop() {
