@@ -147,6 +147,7 @@ def test_make_run_demo_shows_every_stage_on_the_dashboard_within_five_minutes(
             print(
                 f"screenshot: {tmp_path / 'dashboard.png'}; after {time.monotonic() - started:.0f}s"
             )
+            print(f"panels seen empty, saying why and when: {sorted(empties)}")
             browser.close()
         assert all(seen.values()), f"not seen within {BUDGET_S:.0f}s: {seen}; last: {glance}"
         assert errors == [], errors
@@ -180,5 +181,6 @@ def test_make_run_demo_shows_every_stage_on_the_dashboard_within_five_minutes(
             time.sleep(0.05)
         stop_s = time.monotonic() - sigint_at
         (tmp_path / "run.out").write_bytes(out)
+        print(f"Ctrl-C to all gone: {stop_s:.1f}s; {out.decode().strip().splitlines()[-1]}")
     alive = [pid for pid in family if Path(f"/proc/{pid}").exists()]
     assert alive == [] and stop_s < 10.0, f"{alive} left, stop took {stop_s:.1f}s"
