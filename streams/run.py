@@ -46,8 +46,8 @@ PLANNER_ROLES = ("analysis", "recommendations", "approvals", "budgets")
 
 #: Seconds Ctrl-C may take: clients first (they leave their consumer groups while the
 #: broker still answers), then the broker (controlled shutdown), each killed when late.
-CLIENTS_STOP_S = 5.0
-BROKER_STOP_S = 3.5
+CLIENTS_STOP_S = 6.0
+BROKER_STOP_S = 3.0
 STOP_BUDGET_S = CLIENTS_STOP_S + BROKER_STOP_S
 
 
