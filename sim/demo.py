@@ -7,14 +7,17 @@ placed, so the recommender has nothing to do. The demo instead:
 * starts ``history_s`` (30 min) in the past, sent at 20x real time (about 95 s until it
   catches up with the clock), so the anomaly detectors are warm when the live part begins;
 * live time ``T0`` is the start of the current minute (window-aligned with 1-min windows);
-* **thermal**: one provider overheats over ``[T0 - 60 s, T0 + 110 s)``: two hot windows fire
-  the temperature alert about a minute after the live start (and the anomaly agent sees
-  the hot windows); it resolves after the first cool window, about three minutes in;
-* **noisy neighbour**: another provider's workloads lose throughput and gain latency over
-  ``[T0 - 120 s, T0 + 240 s)`` (the analysis role's insight);
-* **degrading provider**: at ``T0 + 30 s`` a third provider, running a single workload,
-  turns ``degraded`` in the catalog and its network degrades: the recommender proposes to
-  move the workload, the policy approves, the reference scheduler applies it and reports
+* **thermal**: the busiest provider overheats over ``[T0 - 60 s, T0 + 110 s)``: two hot
+  windows fire the temperature alert once the history has caught up (and the anomaly
+  agent sees the hot windows, the analysis role diagnoses thermal throttling); it resolves
+  after the first cool window, about three minutes in;
+* **noisy neighbour**: on the next busiest provider over ``[T0 - 120 s, T0 + 240 s)``
+  workloads lose throughput and gain latency and GPU utilisation jitters: the anomaly
+  agent flags it (the analysis engine has no noisy-neighbour diagnosis, so no insight);
+* **degrading provider**: at ``T0 + 30 s`` a third provider, running a single workload
+  that has room elsewhere but no reason to move while its host is healthy, turns
+  ``degraded`` in the catalog and its network degrades: the recommender proposes to move
+  the workload, the policy approves, the reference scheduler applies it and reports
   realised vs predicted;
 * **arrivals**: ``arrivals`` new workloads are submitted over the first minutes and left
   unplaced, so the recommender proposes placements (approved, applied) for them.
