@@ -44,11 +44,13 @@ def api_lines(settings: Settings, url: str) -> list[str]:
 
 PLANNER_ROLES = ("analysis", "recommendations", "approvals", "budgets")
 
-#: Seconds Ctrl-C may take: clients first (they leave their consumer groups while the
-#: broker still answers), then the broker (controlled shutdown), each killed when late.
-CLIENTS_STOP_S = 6.0
-BROKER_STOP_S = 3.0
-STOP_BUDGET_S = CLIENTS_STOP_S + BROKER_STOP_S
+#: Seconds Ctrl-C may take to stop the children: clients first (they leave their consumer
+#: groups while the broker still answers), killed after CLIENTS_STOP_S, then the broker
+#: (controlled shutdown) with what is left of the budget, at least BROKER_MIN_STOP_S. The
+#: rest of the 10 s a user waits is for this process to exit (about 2 s on a loaded machine).
+STOP_BUDGET_S = 7.5
+CLIENTS_STOP_S = 5.5
+BROKER_MIN_STOP_S = 1.5
 
 
 @click.command("run")
@@ -153,13 +155,14 @@ def run_command(
                 if child is not None and child.poll() is not None:
                     click.echo(f"[run] {name} exited with {child.returncode}", err=True)
                     stopping = True
-            time.sleep(0.5)
+            time.sleep(0.2)
     finally:
         click.echo("[run] stopping ...")
         started = time.monotonic()
         clients = [simulator, scheduler, planner.process, worker.process]
         killed = stop_all(clients, CLIENTS_STOP_S)
         if broker is not None:
-            killed += stop_all([broker.process], BROKER_STOP_S)
+            left_s = STOP_BUDGET_S - (time.monotonic() - started)
+            killed += stop_all([broker.process], max(BROKER_MIN_STOP_S, left_s))
         late = f" (killed {len(killed)} late: pids {killed})" if killed else ""
         click.echo(f"[run] stopped in {time.monotonic() - started:.1f}s{late}")
