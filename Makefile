@@ -31,7 +31,7 @@ kafka-up: $(KAFKA_LIBS) ## Start a single-node Kafka (KRaft) on 127.0.0.1:19092
 kafka-down: ## Stop the broker started by kafka-up
 	@test -x $(PY) && $(PY) -m infra.kafka.broker down || true
 
-run: $(KAFKA_LIBS) ## Run broker, worker and simulator; metrics on http://127.0.0.1:6066/metrics
+run: $(KAFKA_LIBS) ## Run broker, workers, scheduler and the demo simulator; dashboard on http://127.0.0.1:6066/
 	$(VENV)/bin/computeperf run
 
 test: $(KAFKA_LIBS) system-packages ## Run the whole suite (unit, doctests, integration on a real broker)

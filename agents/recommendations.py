@@ -7,7 +7,10 @@ agents keep the snapshot the solver needs in changelogged tables:
   pending; ``scheduled``/``started``/``migrated`` with a provider make it running there
   (its GPUs count as busy); ``completed``/``failed`` forget it; ``preempted`` makes it
   pending again. Table ``workload_to_state``.
-* ``track_provider_catalog`` (``providers.catalog``): latest ``ProviderInfo`` per provider.
+* ``track_placement_catalog`` (``providers.catalog``): latest ``ProviderInfo`` per provider
+  (not ``track_provider_catalog``: the analysis role has an agent of that name, and in one
+  worker the later of two same-named agents replaced the other, so the recommender never
+  saw a provider in ``make run``'s planner).
   Table ``provider_to_catalog``.
 * ``track_provider_health`` (``perf.metrics``, provider windows): busy GPUs (max of the
   window), availability, error rate. Table ``provider_to_health``.
@@ -386,7 +389,7 @@ def register_recommendation_agents(
 
     for topic, handler, source, name in (
         (lifecycle, planner.on_lifecycle, "workloads.lifecycle", "track_workload_lifecycle"),
-        (catalog, planner.on_catalog, "providers.catalog", "track_provider_catalog"),
+        (catalog, planner.on_catalog, "providers.catalog", "track_placement_catalog"),
         (windows, planner.on_window, "perf.metrics", "track_provider_health"),
     ):
         agent = guarded_agent(

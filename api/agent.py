@@ -35,6 +35,7 @@ from schemas import (
     MetricWindow,
     ProviderInfo,
     Recommendation,
+    RecommendationOutcome,
     Record,
     SloStatus,
     TenantBudgetStatus,
@@ -98,6 +99,7 @@ def create_read_model(app: faust.App, settings: Settings) -> ReadModel:
     # perf.alert_actions share the alerts' keys, hence their partitions).
     source_of = {name: settings.topic(topic) for topic, (_, name) in SOURCES.items()}
     source_of["fingerprint_to_alert"] = settings.topic("perf.alerts")
+    source_of["recommendation_to_view"] = settings.topic("perf.recommendations")
 
     def owned(name: str) -> set[int]:
         source = source_of[name]
@@ -135,6 +137,8 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, A
         new = readmodel.apply_alert(current, record)
     elif isinstance(record, Recommendation):
         new = readmodel.apply_recommendation(current, record)
+    elif isinstance(record, RecommendationOutcome):
+        new = readmodel.apply_outcome(current, record)
     elif isinstance(record, SloStatus):
         new = readmodel.apply_slo_status(current, record)
     elif isinstance(record, TenantBudgetStatus):

@@ -47,6 +47,7 @@ from schemas import (
     ProviderInfo,
     ProviderStatus,
     Recommendation,
+    RecommendationOutcome,
     RecommendationStatus,
     Record,
     SloStatus,
@@ -66,6 +67,8 @@ TABLES: dict[str, tuple[type[Record], str]] = {
     "perf.insights": (Insight, "entity_to_insights"),
     "perf.alerts": (Alert, "fingerprint_to_alert"),
     "perf.recommendations": (Recommendation, "recommendation_to_view"),
+    # Realised vs predicted lives on its recommendation (same key, same partition).
+    "perf.outcomes": (RecommendationOutcome, "recommendation_to_view"),
     "perf.alert_actions": (AlertAction, "silence_to_action"),
     "perf.slo": (SloStatus, "slo_to_status"),
     "perf.budgets": (TenantBudgetStatus, "tenant_to_budget"),
@@ -195,8 +198,25 @@ def apply_recommendation(
     history.sort(key=lambda r: r["ts_ms"])
     history = history[-keep:]
     return RecommendationView(
-        recommendation_id=rec.recommendation_id, latest=history[-1], history=history
+        recommendation_id=rec.recommendation_id,
+        latest=history[-1],
+        history=history,
+        outcome=None if state is None else state.get("outcome"),
     ).model_dump(mode="json")
+
+
+def apply_outcome(state: Value | None, outcome: RecommendationOutcome) -> Value | None:
+    """Put the realised-vs-predicted ``outcome`` on its recommendation (the newest wins).
+
+    ``None`` when the recommendation is unknown: the scheduler writes the ``applied`` record
+    before the outcome, on the same partition, so the recommendation is there first.
+    """
+    if state is None:
+        return None
+    current = state.get("outcome")
+    if current is not None and current["ts_ms"] > outcome.ts_ms:
+        return state
+    return {**state, "outcome": _dump(outcome)}
 
 
 def decide(
@@ -491,6 +511,7 @@ __all__ = [
     "apply_alert",
     "apply_budget_status",
     "apply_metric_window",
+    "apply_outcome",
     "apply_provider_info",
     "apply_recent",
     "apply_recommendation",

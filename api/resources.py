@@ -22,6 +22,7 @@ from schemas import (
     MetricWindow,
     ProviderInfo,
     Recommendation,
+    RecommendationOutcome,
     RecommendationStatus,
     WorkloadEvent,
     WorkloadSpec,
@@ -127,11 +128,13 @@ class AlertView(Resource):
 
 
 class RecommendationView(Resource):
-    """A recommendation's latest record and its recent status changes (newest last)."""
+    """A recommendation's latest record, its recent status changes (newest last), and once
+    the scheduler applied it, the realised-vs-predicted outcome of ``perf.outcomes``."""
 
     recommendation_id: str
     latest: Recommendation
     history: list[Recommendation] = []
+    outcome: RecommendationOutcome | None = None
 
 
 class SilenceRequest(Resource):

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from agents.produce import produce_durably
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import MetricWindow, ProviderSample, encode
+from streams.progress import terminal_progress
 from streams.topics import ensure_topics
 from streams.workers import WorkerProcess
 
@@ -110,7 +111,13 @@ async def create_topic(settings: Settings, name: str) -> None:
         await admin.close()
 
 
-async def passthrough(settings: Settings, source: str, sink: str, n: int) -> float:
+async def passthrough(
+    settings: Settings,
+    source: str,
+    sink: str,
+    n: int,
+    on_progress: Callable[[float], None] = lambda n: None,
+) -> float:
     """Copy ``n`` records from ``source`` to ``sink`` with raw aiokafka; return events/s."""
     consumer = AIOKafkaConsumer(
         source,
@@ -137,6 +144,7 @@ async def passthrough(settings: Settings, source: str, sink: str, n: int) -> flo
             await asyncio.gather(*futures)
             await consumer.commit()
             copied += len(msgs)
+            on_progress(len(msgs))
         assert first is not None
         return n / (time.perf_counter() - first)
     finally:
@@ -144,11 +152,19 @@ async def passthrough(settings: Settings, source: str, sink: str, n: int) -> flo
         await producer.stop()
 
 
-def pipeline_throughput(worker: WorkerProcess, n: int, timeout_s: float) -> float:
+def pipeline_throughput(
+    worker: WorkerProcess,
+    n: int,
+    timeout_s: float,
+    on_progress: Callable[[float], None] = lambda n: None,
+) -> float:
     """Poll the worker's processed-records counter; return events/s from first to last."""
     first_t, deadline = None, time.monotonic() + timeout_s
+    seen = 0.0
     while time.monotonic() < deadline:
         done = worker.metric("computeperf_events_in_total", topic="telemetry.provider")
+        on_progress(min(done, n) - seen)
+        seen = min(done, n)
         now = time.perf_counter()
         if done > 0 and first_t is None:
             first_t, first_n = now, done
@@ -267,13 +283,17 @@ def run_bench(
         say("phase 1/3: raw aiokafka passthrough ...")
         sink = settings.topic("bench.passthrough")
         asyncio.run(create_topic(settings, sink))
-        passthrough_eps = asyncio.run(passthrough(settings, source, sink, events))
+        with terminal_progress("[bench] passthrough", total=events) as advance:
+            passthrough_eps = asyncio.run(passthrough(settings, source, sink, events, advance))
         say(f"passthrough: {passthrough_eps:,.0f} events/s")
 
         say("phase 2/3: pipeline worker on the backlog ...")
         worker = WorkerProcess(settings, tmp / "pipeline-worker.log")
         workers.append(worker.start())
-        pipeline_eps = pipeline_throughput(worker, events, timeout_s=max(120.0, events / 500))
+        with terminal_progress("[bench] pipeline", total=events) as advance:
+            pipeline_eps = pipeline_throughput(
+                worker, events, timeout_s=max(120.0, events / 500), on_progress=advance
+            )
         peak_rss = worker.peak_rss_mb()
         say(f"pipeline: {pipeline_eps:,.0f} events/s, peak RSS {peak_rss:.0f} MiB")
         worker.stop()

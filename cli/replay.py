@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import click
 from config.settings import Settings
 from infra.kafka.broker import free_port
 from schemas.times import parse_time_ms
+from streams.progress import terminal_progress
 from streams.replay import copy_history, namespace_settings, plan_copy, wait_until_settled
 from streams.topics import ensure_topics
 from streams.workers import WorkerProcess
@@ -99,16 +99,20 @@ def replay_command(
     worker.start()
     started = time.monotonic()
     try:
-        with click.progressbar(
-            length=plan.upper_bound, label="[replay] copying", file=sys.stderr
-        ) as bar:
+        with terminal_progress("[replay] copying", total=plan.upper_bound) as advance:
             copied = asyncio.run(
-                copy_history(live, target, plan, until_ms, speed=speed, on_progress=bar.update)
+                copy_history(live, target, plan, until_ms, speed=speed, on_progress=advance)
             )
         say(f"copied {sum(copied.values())} records; waiting for the pipeline to settle ...")
-        outputs = asyncio.run(
-            wait_until_settled(target, sum(copied.values()), settle_s=target.idle_close_s + 5)
-        )
+        with terminal_progress("[replay] output records", total=None) as advance:
+            outputs = asyncio.run(
+                wait_until_settled(
+                    target,
+                    sum(copied.values()),
+                    settle_s=target.idle_close_s + 5,
+                    on_outputs=advance,
+                )
+            )
     finally:
         worker.stop()
     summary = {

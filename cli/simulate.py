@@ -24,12 +24,14 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import NamedTuple
 
 import click
 
 from config.settings import Settings
 from schemas.times import parse_time_ms
+from sim.demo import DemoScenario, demo_scenario
 from sim.incidents import Incident, IncidentKind
 from sim.marketplace import MarketplaceSim
 from streams.publish import Producer, default_producer, publish
@@ -164,6 +166,12 @@ class _Progress:
     default="",
     help="Prefix for provider/workload/tenant ids, to keep runs apart on shared topics.",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="The scripted demo of `computeperf run` (sim/demo.py): 30 min of history, then "
+    "thermal, noisy-neighbour and degrading-provider incidents and arrivals in minutes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 def simulate(
@@ -177,10 +185,13 @@ def simulate(
     incident_texts: tuple[str, ...],
     random_incidents: int,
     id_prefix: str,
+    demo: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Simulate a GPU marketplace and produce its telemetry to Kafka."""
+    if demo and (backfill or incident_texts or random_incidents):
+        raise click.UsageError("--demo scripts its own incidents, in real time")
     _run(
         seed=seed,
         providers=providers,
@@ -192,6 +203,7 @@ def simulate(
         incident_texts=incident_texts,
         random_incidents=random_incidents,
         id_prefix=id_prefix,
+        demo=demo,
         as_json=as_json,
         quiet=quiet,
     )
@@ -211,6 +223,7 @@ def _run(
     id_prefix: str,
     as_json: bool,
     quiet: bool,
+    demo: bool = False,
     producer_factory: Callable[[Settings], Producer] | None = None,
     now_ms: int | None = None,
 ) -> None:
@@ -262,6 +275,21 @@ def _run(
         id_prefix=id_prefix,
     )
     records = sim.records(start_ms, end_ms)  # draws the random incidents too
+    scenario: DemoScenario | None = None
+    if demo:
+        try:
+            scenario = demo_scenario(
+                seed=seed,
+                providers=providers,
+                workloads=workloads,
+                now_ms=now,
+                interval_ms=interval_ms,
+                id_prefix=id_prefix,
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--providers") from None
+        sim, start_ms = scenario.sim, scenario.start_ms
+        records = scenario.records(end_ms)
     mode = "backfill" if backfill else "realtime"
     if not quiet:
         until = _iso(end_ms) if end_ms is not None else "Ctrl-C"
@@ -301,6 +329,7 @@ def _run(
             topic_counts=counts,
             # Looked up at call time so tests can swap in an in-memory producer.
             producer_factory=producer_factory or default_producer,
+            send_at_ms=None if scenario is None else partial(scenario.send_at_ms, started_ms=now),
         )
 
     interrupted = False

@@ -92,6 +92,7 @@ async def publish(
     topic_counts: MutableMapping[str, int] | None = None,
     chunk_size: int = 5000,
     producer_factory: Callable[[Settings], Producer] = default_producer,
+    send_at_ms: Callable[[int], int] | None = None,
 ) -> int:
     """Produce ``records`` to Kafka and return how many were sent (and acknowledged).
 
@@ -114,6 +115,9 @@ async def publish(
         Sends in flight before they are awaited, in backfill mode.
     producer_factory : callable
         Builds the producer from ``settings``; tests pass an in-memory fake.
+    send_at_ms : callable, optional
+        In realtime mode, the wall time at which to send a record of a given event time
+        (default: its event time, so history is sent at once; the demo paces its history).
 
     Examples
     --------
@@ -166,11 +170,12 @@ async def publish(
         for rec in records:
             if stop is not None and stop.is_set():
                 break
-            if realtime and rec.ts_ms > _now_ms():
+            due_ms = rec.ts_ms if send_at_ms is None else send_at_ms(rec.ts_ms)
+            if realtime and due_ms > _now_ms():
                 # Deliver what is due before idling, so consumers see it on time.
                 await producer.flush()
                 await drain()
-                if not await wait_until(rec.ts_ms):
+                if not await wait_until(due_ms):
                     break
             # The Kafka timestamp is the event time, so history can be found by time
             # (offsets_for_times: `computeperf replay`).

@@ -159,11 +159,17 @@ async def _output_offsets(consumer: AIOKafkaConsumer, target: Settings) -> dict[
 
 
 async def wait_until_settled(
-    target: Settings, copied_inputs: int, *, settle_s: float, timeout_s: float = 3600.0
+    target: Settings,
+    copied_inputs: int,
+    *,
+    settle_s: float,
+    timeout_s: float = 3600.0,
+    on_outputs: Callable[[int], None] = lambda n: None,
 ) -> dict[str, int]:
     """Wait until the namespace's worker consumed everything and its outputs stopped growing.
 
-    Returns the records per output topic of the namespace.
+    Returns the records per output topic of the namespace; ``on_outputs`` gets each growth
+    of their total (a progress bar's hook).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=target.kafka_bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=target.kafka_bootstrap_servers)
@@ -176,6 +182,7 @@ async def wait_until_settled(
         while time.monotonic() < deadline:
             outputs = await _output_offsets(consumer, target)
             if outputs != last:
+                on_outputs(sum(outputs.values()) - sum(last.values()))
                 last, stable_since = outputs, time.monotonic()
             caught_up = copied_inputs == 0 or await _group_caught_up(
                 admin, consumer, target.group_id

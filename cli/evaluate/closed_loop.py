@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from streams.progress import terminal_progress
+
 __all__ = ["closed_loop_command"]
 
 
@@ -51,9 +53,17 @@ def closed_loop_command(
     except PolicyError as exc:
         raise click.BadParameter(str(exc), param_hint="--policies") from None
     click.echo(f"simulating {hours} h, {providers} providers, seed {seed} ...", err=True)
-    result = evaluate_closed_loop(
-        seed, providers, hours, load, incidents_per_provider, policies=book
-    )
+    # Three arms (engine, cheapest-first, oracle) play the same day minute by minute.
+    with terminal_progress("closed loop (3 arms)", total=3 * hours * 60) as advance:
+        result = evaluate_closed_loop(
+            seed,
+            providers,
+            hours,
+            load,
+            incidents_per_provider,
+            policies=book,
+            on_minute=lambda: advance(1),
+        )
     if as_json:
         click.echo(json.dumps(result, sort_keys=True))
         return

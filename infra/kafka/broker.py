@@ -241,7 +241,9 @@ def start(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         preexec_fn=set_pdeathsig if die_with_parent else None,
-        start_new_session=not die_with_parent,
+        # Never in the caller's process group: a terminal's Ctrl-C must not stop the broker
+        # before the clients that still talk to it (the parent stops it last).
+        start_new_session=True,
     )
     out.close()
     broker = Broker(process, port, controller_port, data_dir)

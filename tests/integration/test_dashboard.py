@@ -95,9 +95,13 @@ def test_dashboard_shows_the_pipeline_and_approving_writes_to_the_topic(
             page.wait_for_selector(
                 '#recommendations tr[data-recommendation-id="rec-dash-1"][data-status="approved"]'
             )
-            # Once the read model has it, the row leaves the pending list.
+            # Once the read model has it, the row stays (one row per recommendation through
+            # its lifecycle) with the approval time and without the buttons.
             page.wait_for_function(
-                "!document.querySelector('tr[data-recommendation-id=\"rec-dash-1\"]')",
+                "(() => { const r = document.querySelector("
+                "'tr[data-recommendation-id=\"rec-dash-1\"]');"
+                " return r && r.dataset.status === 'approved' && !r.querySelector('button')"
+                " && r.cells[5].textContent.endsWith('UTC'); })()",
                 timeout=30_000,
             )
             assert page.text_content("#fleet-pending") == "0"

@@ -15,6 +15,7 @@ from api.auth import Denied, Granted, authorize
 from api.openapi import ROUTES, body_validators, openapi_document
 from api.ranking import rank_placements
 from api.readmodel import TABLES
+from api.resources import RecommendationView
 from api.validation import ApiError, param_model, parse_body, parse_params
 from config.tokens import parse_tokens
 from schemas import (
@@ -24,6 +25,7 @@ from schemas import (
     MetricWindow,
     ProviderInfo,
     Recommendation,
+    RecommendationOutcome,
     RecommendationStatus,
     WorkloadEvent,
     WorkloadSpec,
@@ -476,3 +478,31 @@ def test_reads_skip_keys_of_partitions_this_worker_no_longer_owns() -> None:
     owned = {0, 1, 2, 3}  # after a rebalance that gives everything back
     model.owned = lambda name: owned
     assert set(model.values("provider_to_info")) == set(keys)
+
+
+def outcome(ts: int, realised: float, rid: str = "r1") -> RecommendationOutcome:
+    return RecommendationOutcome(
+        recommendation_id=rid,
+        ts_ms=ts,
+        workload_id="w1",
+        provider_id="p2",
+        applied_at_ms=ts - 60_000,
+        predicted_throughput=100.0,
+        realised_throughput=realised,
+        predicted_cost_usd_per_hour=2.0,
+        realised_cost_usd_per_hour=2.0,
+        samples=15,
+        throughput_error=realised / 100.0 - 1,
+    )
+
+
+def test_outcome_rides_on_its_recommendation_and_survives_later_status_records() -> None:
+    assert readmodel.apply_outcome(None, outcome(T0, 90.0)) is None  # unknown id: nothing
+    view = readmodel.apply_recommendation(None, rec(T0, "approved"))
+    view = readmodel.apply_outcome(view, outcome(T0 + 2_000, 90.0))
+    assert view is not None
+    assert readmodel.apply_outcome(view, outcome(T0 + 1_000, 50.0)) == view  # older: ignored
+    view = readmodel.apply_recommendation(view, rec(T0 + 1_000, "applied"))
+    parsed = RecommendationView.model_validate(view)
+    assert parsed.latest.status.value == "applied"
+    assert parsed.outcome is not None and parsed.outcome.realised_throughput == 90.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
+from config.settings import ALL_AGENTS, OPTIONAL_AGENTS, Settings
 from evaluation.prediction import simulated_examples
 from models.prediction import ModelVersionError, PerformancePredictor
 from models.prediction_features import default_feature_spec, featurize
@@ -106,9 +106,23 @@ def test_recommendations_role_registers_its_agents_in_its_own_group() -> None:
     settings = Settings(agents="recommendations", kafka_bootstrap_servers="127.0.0.1:1")
     app = create_app(settings)
     names = {name.rsplit(".", 1)[-1] for name in app.agents}
-    assert names == {"track_workload_lifecycle", "track_provider_catalog", "track_provider_health"}
+    assert names == {"track_workload_lifecycle", "track_placement_catalog", "track_provider_health"}
     assert settings.group_id == "computeperf-recommendations"
     assert Settings(agents="windows,recommendations").agents == "windows,recommendations"
+
+
+def test_every_role_agent_survives_in_one_worker_with_all_roles() -> None:
+    # Two agents of one name in one app: the later replaced the earlier (the recommender's
+    # catalog agent vanished beside the analysis role's in `make run`'s planner worker).
+    expected: set[str] = set()
+    for role in ALL_AGENTS + OPTIONAL_AGENTS:
+        one = create_app(Settings(agents=role, kafka_bootstrap_servers="127.0.0.1:1"))
+        names = [name.rsplit(".", 1)[-1] for name in one.agents]
+        assert not expected & set(names), f"{role} reuses agent names {expected & set(names)}"
+        expected |= set(names)
+    every_role = ",".join(ALL_AGENTS + OPTIONAL_AGENTS)
+    everything = create_app(Settings(agents=every_role, kafka_bootstrap_servers="127.0.0.1:1"))
+    assert {name.rsplit(".", 1)[-1] for name in everything.agents} == expected
 
 
 def test_a_saved_throughput_model_drives_the_estimates(tmp_path: Path) -> None:

@@ -534,6 +534,11 @@ def test_cli_realtime_runs_for_duration(memory_producer: MemoryProducer) -> None
         ["--backfill", "--duration-s", "5", "--incident", "meteor:0:0:1"],
         ["--backfill", "--duration-s", "5", "--incident", "provider_outage:99:0:1"],
         ["--backfill", "--duration-s", "5", "--incident", "provider_outage:0:0"],
+        # The demo scripts its own incidents, in real time, and needs room to move.
+        ["--demo", "--backfill", "--duration-s", "5"],
+        ["--demo", "--random-incidents", "2"],
+        ["--demo", "--providers", "2"],
+        ["--demo", "--providers", "12", "--workloads", "40"],
     ],
 )
 def test_cli_rejects_bad_usage(memory_producer: MemoryProducer, args: list[str]) -> None:
