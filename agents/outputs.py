@@ -58,15 +58,19 @@ async def persist_durably(table: TableT[Any, Any], items: Sequence[tuple[str, An
 
 
 def dead_letter(message: Message, reason: str, error_type: str) -> DeadLetter:
-    """Wrap a consumed message that could not be used, with where it came from and why."""
-    return DeadLetter(
+    """Wrap a consumed message that could not be used, with where it came from and why.
+
+    Raw bytes that would not fit the dead-letter topic are truncated, and the dead letter
+    says so (:meth:`DeadLetter.wrap`).
+    """
+    return DeadLetter.wrap(
         source_topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         ts_ms=int(time.time() * 1000),
         key=message.key if isinstance(message.key, bytes) or message.key is None else None,
         value=message.value if isinstance(message.value, bytes) else b"",
-        reason=reason[:2000],
+        reason=reason,
         error_type=error_type,
     )
 

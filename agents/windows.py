@@ -20,6 +20,7 @@ depends on are durable and recovered with them after a crash.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -217,6 +218,10 @@ class WindowAggregator:
             if part.watermark.catch_up(series.last_ts_ms, grace_ms) > before:
                 advanced.add(p)
             return None
+        if outcome is Outcome.UNREPRESENTABLE:
+            acc = series.windows.get(self.windows.start_of(sample.ts_ms))  # type: ignore[attr-defined]
+            why = (acc or WindowAccumulator()).unrepresentable(self.values_of(sample))
+            return dead_letter(msg, f"out of range: {why}", "range")
         if outcome is Outcome.LATE:
             self.metrics.late_samples.labels(topic=self.source_name).inc()
             end = self.windows.start_of(sample.ts_ms) + self.windows.window_ms  # type: ignore[attr-defined]
@@ -279,15 +284,27 @@ class WindowAggregator:
         out: list[tuple[str, MetricWindow]] = []
         closed: list[tuple[str, int, WindowAccumulator]] = []
         ready: dict[str, list[int]] = {}
+        failed: list[DeadLetter] = []
         for key in sorted(part.open_keys):
             series = self.series[key]
             starts = ready[key] = self.windows.ready(series, watermark_ms=wm)
             for start in starts:
                 acc = series.windows[start]
-                window = self.summarize(self.entity_type, key, start, self.windows.window_ms, acc)
+                try:
+                    window = self.summarize(
+                        self.entity_type, key, start, self.windows.window_ms, acc
+                    )
+                except Exception as exc:
+                    # One window that cannot be summarised (a state written before its
+                    # samples were checked, a bug) must not stop the partition: it goes,
+                    # with its sketches, to the dead letters, and is forgotten like the rest.
+                    log.exception("cannot summarise window %s of %s", start, key)
+                    failed.append(self._window_letter(p, key, start, acc, exc))
+                    continue
                 out.append((f"{self.entity_type.value}:{key}", window))
                 closed.append((key, start, acc))
-        if not out:
+        await send_dead_letters(self.dlq_topic, failed, self.metrics, self.source_name)
+        if not out and not failed:
             await self._notify_closed(p, wm, closed)
             if moved is None:
                 await self._persist([], [(part, p, wm)])
@@ -312,6 +329,21 @@ class WindowAggregator:
                 part.open_keys.discard(key)
         await self._persist(changed, [(part, p, wm)])
         return len(out)
+
+    def _window_letter(
+        self, p: int, key: str, start: int, acc: WindowAccumulator, exc: Exception
+    ) -> DeadLetter:
+        """The dead letter of a closed window that could not be summarised."""
+        return DeadLetter.wrap(
+            source_topic=self.settings.topic(self.source_name),
+            partition=p,
+            offset=max(self.series[key].last_offset, 0),
+            ts_ms=int(time.time() * 1000),
+            key=key.encode(),
+            value=json.dumps({"window_start_ms": start, "state": acc.to_state()}).encode(),
+            reason=f"window {start} of {key} cannot be summarised: {exc!r}",
+            error_type="window",
+        )
 
     async def _notify_closed(
         self, p: int, wm: int, closed: list[tuple[str, int, WindowAccumulator]]
