@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # HTTP API bearer tokens, "token:role" pairs (roles reader, operator). The defaults
     # are for a developer's machine (`make run` prints them); set real ones elsewhere.
     api_tokens: str = "dev-operator:operator,dev-reader:reader"
+    # Largest request body the API reads (413 beyond) and how long it waits for it (408).
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_body_timeout_s: float = Field(default=10.0, gt=0)
 
     @field_validator("agents")
     @classmethod
