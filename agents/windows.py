@@ -211,11 +211,19 @@ class WindowAggregator:
             offset=msg.offset,
         )
         grace_ms = self.settings.grace_ms
+        # Event time as far as the watermark may follow it (the skew policy): a provider
+        # whose clock runs ahead keeps its own samples, in windows that close once the
+        # worker's clock gets there, but does not drag its partition's watermark and so
+        # make its neighbours' samples late.
+        horizon_ms = now_ms + self.settings.watermark_max_lead_ms
         if outcome is Outcome.ACCEPTED:
             touched.add(key)
             part.open_keys.add(key)
-            part.watermark.advance(series.last_ts_ms, grace_ms)
-            if part.watermark.catch_up(series.last_ts_ms, grace_ms) > before:
+            if series.last_ts_ms > horizon_ms:
+                self.metrics.ahead_samples.labels(topic=self.source_name).inc()
+            seen_ms = min(series.last_ts_ms, horizon_ms)
+            part.watermark.advance(seen_ms, grace_ms)
+            if part.watermark.catch_up(seen_ms, grace_ms) > before:
                 advanced.add(p)
             return None
         if outcome is Outcome.UNREPRESENTABLE:
@@ -229,7 +237,8 @@ class WindowAggregator:
             return dead_letter(msg, reason, "late")
         self.metrics.duplicates.labels(topic=self.source_name).inc()
         # A replayed record moves a recovered watermark up as it did the first time.
-        if part.watermark.catch_up(sample.ts_ms, grace_ms) > before:  # type: ignore[attr-defined]
+        seen_ms = min(sample.ts_ms, horizon_ms)  # type: ignore[attr-defined]
+        if part.watermark.catch_up(seen_ms, grace_ms) > before:
             advanced.add(p)
         return None
 
@@ -359,6 +368,7 @@ class WindowAggregator:
     async def close_idle(self) -> None:
         """Advance idle partitions' watermarks with the wall clock and close their windows."""
         now = time.monotonic()
+        horizon_ms = int(time.time() * 1000) + self.settings.watermark_max_lead_ms
         idle_s = self.settings.idle_close_s
         for p, part in list(self.partitions.items()):
             quiet_s = now - part.last_arrival_s
@@ -366,8 +376,10 @@ class WindowAggregator:
                 continue
             # Event time is assumed to go on with the wall clock, but only up to the end of
             # the newest window: that closes everything open, and samples that resume
-            # after the pause are late only if they belong to that last window.
-            newest = part.watermark.max_event_ms
+            # after the pause are late only if they belong to that last window. The newest
+            # event time counts only up to the skew horizon, as in _offer (a state
+            # recovered after a restart still has a fast clock's times).
+            newest = min(part.watermark.max_event_ms, horizon_ms)
             limit = self.windows.start_of(newest) + self.windows.window_ms
             guess = min(newest - self.settings.grace_ms + int(quiet_s * 1000), limit)
             if guess > part.watermark.value_ms:

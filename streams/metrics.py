@@ -43,6 +43,12 @@ class PipelineMetrics:
             ["topic"],
             registry=r,
         )
+        self.ahead_samples = Counter(
+            "computeperf_ahead_samples",
+            "Samples stamped further ahead of the wall clock than the watermark may follow",
+            ["topic"],
+            registry=r,
+        )
         self.windows_emitted = Counter(
             "computeperf_windows_emitted",
             "Closed windows written to perf.metrics",

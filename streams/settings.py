@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     grace_s: int = Field(default=10, ge=0)
     idle_close_s: float = Field(default=15.0, gt=0)
     max_future_s: int = Field(default=300, ge=0)
+    # How far ahead of the worker's clock one sample may move its partition's event time
+    # (the watermark is that less grace): a provider whose clock runs fast must not make its
+    # neighbours' samples late. 0: the watermark never passes the worker's clock less grace,
+    # so only a sample older than grace when it is processed can be late.
+    watermark_max_lead_s: float = Field(default=0.0, ge=0)
     # Throughput knobs (measured with `computeperf bench pipeline`, see docs/benchmarks.md).
     batch_max: int = Field(default=10_000, ge=1)
     batch_within_s: float = Field(default=0.2, gt=0)
@@ -151,6 +156,10 @@ class Settings(BaseSettings):
         if self.agent_set == frozenset(ALL_AGENTS):
             return self.app_id
         return f"{self.app_id}-{self.agents.replace(',', '.')}"
+
+    @property
+    def watermark_max_lead_ms(self) -> int:
+        return int(self.watermark_max_lead_s * 1000)
 
     @property
     def window_ms(self) -> int:
