@@ -57,6 +57,25 @@ async def persist_durably(table: TableT[Any, Any], items: Sequence[tuple[str, An
     await asyncio.gather(*futures)
 
 
+async def delete_durably(table: TableT[Any, Any], items: Sequence[tuple[str, int]]) -> None:
+    """Remove ``(key, partition)`` from ``table``; wait until its changelog has the tombstones.
+
+    A tombstone (value ``None``), not just a local delete: otherwise the next recovery
+    reads the key back from the changelog.
+    """
+    futures = []
+    for key, partition in items:
+        table.data.pop(key, None)
+        # Filled by Faust's memory store on recovery only, and not cleaned by pop.
+        getattr(table.data, "_key_partition", {}).pop(key, None)
+        futures.append(
+            await table.changelog_topic.send(
+                key=key, value=None, partition=partition, value_serializer="raw"
+            )
+        )
+    await asyncio.gather(*futures)
+
+
 def dead_letter(message: Message, reason: str, error_type: str) -> DeadLetter:
     """Wrap a consumed message that could not be used, with where it came from and why.
 

@@ -32,7 +32,13 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
-from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from agents.outputs import (
+    dead_letter,
+    delete_durably,
+    persist_durably,
+    send_dead_letters,
+    send_durably,
+)
 from models.summaries import summarize_window
 from models.windows import (
     NO_WATERMARK,
@@ -109,6 +115,10 @@ class WindowAggregator:
         self.dlq_topic = dlq_topic
         self.windows = TumblingWindows(settings.window_ms, settings.grace_ms)
         self.series: dict[str, SeriesWindows] = {}
+        #: When each key of ``series`` last had a sample (monotonic seconds; a key rebuilt
+        #: from the table counts as seen then), for :meth:`evict_idle`.
+        self.last_seen_s: dict[str, float] = {}
+        self.next_eviction_s = 0.0
         self.partitions: dict[int, PartitionState] = {}
         # The agent and the idle timer both close windows; they take turns.
         self.lock = asyncio.Lock()
@@ -120,6 +130,7 @@ class WindowAggregator:
         for p in partitions:
             self.partitions.pop(p, None)
         self.series = {k: s for k, s in self.series.items() if s.partition not in partitions}
+        self.last_seen_s = {k: t for k, t in self.last_seen_s.items() if k in self.series}
 
     async def adopt_partitions(self, partitions: Iterable[int]) -> None:
         """Take over recovered partitions: rebuild them and close what their watermark passed.
@@ -147,6 +158,7 @@ class WindowAggregator:
                     part.durable_watermark_ms = state["watermark_ms"]
                     continue
                 series = self.series[key] = SeriesWindows.from_state(state)
+                self.last_seen_s[key] = time.monotonic()
                 recovered.append(series)
                 if series.windows:
                     part.open_keys.add(key)
@@ -198,6 +210,7 @@ class WindowAggregator:
             return dead_letter(msg, exc.reason, exc.error_type)
         key = self.entity_of(sample)
         series = self._series(key, p)
+        self.last_seen_s[key] = time.monotonic()
         if series.partition != p:
             # The topic was repartitioned: offsets of the old partition mean nothing here.
             series.partition, series.last_offset = p, -1
@@ -386,6 +399,39 @@ class WindowAggregator:
                 part.watermark.value_ms = guess
                 await self.close_partition(p)
 
+    async def evict_idle(self, chunk: int = 5000) -> int:
+        """Forget keys without open windows that were idle long enough, or over the bound.
+
+        Their state goes from memory and, by tombstones, from the changelog, so a
+        recovery does not bring them back (issue 17: 100,000 provider ids that each sent
+        once kept ~21 kB each for good). Nothing accepted is lost: only keys whose windows
+        all closed (and were emitted) go. Their replay cursor goes with them, but a
+        replayed or resent sample of such a key belongs to a closed window and is late,
+        not counted again. Scans at most every 10 s; returns the number evicted.
+        """
+        now = time.monotonic()
+        if now < self.next_eviction_s:
+            return 0
+        self.next_eviction_s = now + 10.0
+        idle_s = self.settings.state_evict_after_s
+        quiet = sorted(
+            (self.last_seen_s.get(key, now), key)
+            for key, series in self.series.items()
+            if not series.windows
+        )
+        over = len(self.series) - self.settings.state_max_keys
+        victims = [key for i, (seen, key) in enumerate(quiet) if i < over or now - seen >= idle_s]
+        for at in range(0, len(victims), chunk):
+            part = victims[at : at + chunk]
+            await delete_durably(self.table, [(key, self.series[key].partition) for key in part])
+            for key in part:
+                del self.series[key]
+                self.last_seen_s.pop(key, None)
+        if victims:
+            self.metrics.evicted_keys.labels(topic=self.source_name).inc(len(victims))
+            log.info("evicted %d idle keys of %s", len(victims), self.source_name)
+        return len(victims)
+
     def observe_lag(self, highwater: Callable[[int], int | None]) -> None:
         """Export consumer lag and watermark lag per partition."""
         now_ms = time.time() * 1000
@@ -437,6 +483,7 @@ def register_window_agent(
                 recovered.clear()
                 await aggregator.adopt_partitions(sorted(assigned))
             await aggregator.close_idle()
+            await aggregator.evict_idle()
 
         def highwater(p: int) -> int | None:
             tp = assigned.get(p)

@@ -49,6 +49,12 @@ class PipelineMetrics:
             ["topic"],
             registry=r,
         )
+        self.evicted_keys = Counter(
+            "computeperf_evicted_keys",
+            "Idle keys whose window state was forgotten (tombstoned in the changelog)",
+            ["topic"],
+            registry=r,
+        )
         self.windows_emitted = Counter(
             "computeperf_windows_emitted",
             "Closed windows written to perf.metrics",

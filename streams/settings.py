@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # neighbours' samples late. 0: the watermark never passes the worker's clock less grace,
     # so only a sample older than grace when it is processed can be late.
     watermark_max_lead_s: float = Field(default=0.0, ge=0)
+    # Window state of a key whose windows all closed is forgotten (and tombstoned in the
+    # changelog) after this long without a sample, and at once beyond this many keys per
+    # worker, least recently seen first; keys with open windows are never forgotten.
+    state_evict_after_s: float = Field(default=3600.0, gt=0)
+    state_max_keys: int = Field(default=200_000, ge=1)
     # Throughput knobs (measured with `computeperf bench pipeline`, see docs/benchmarks.md).
     batch_max: int = Field(default=10_000, ge=1)
     batch_within_s: float = Field(default=0.2, gt=0)
