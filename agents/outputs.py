@@ -57,16 +57,39 @@ async def persist_durably(table: TableT[Any, Any], items: Sequence[tuple[str, An
     await asyncio.gather(*futures)
 
 
+async def delete_durably(table: TableT[Any, Any], items: Sequence[tuple[str, int]]) -> None:
+    """Remove ``(key, partition)`` from ``table``; wait until its changelog has the tombstones.
+
+    A tombstone (value ``None``), not just a local delete: otherwise the next recovery
+    reads the key back from the changelog.
+    """
+    futures = []
+    for key, partition in items:
+        table.data.pop(key, None)
+        # Filled by Faust's memory store on recovery only, and not cleaned by pop.
+        getattr(table.data, "_key_partition", {}).pop(key, None)
+        futures.append(
+            await table.changelog_topic.send(
+                key=key, value=None, partition=partition, value_serializer="raw"
+            )
+        )
+    await asyncio.gather(*futures)
+
+
 def dead_letter(message: Message, reason: str, error_type: str) -> DeadLetter:
-    """Wrap a consumed message that could not be used, with where it came from and why."""
-    return DeadLetter(
+    """Wrap a consumed message that could not be used, with where it came from and why.
+
+    Raw bytes that would not fit the dead-letter topic are truncated, and the dead letter
+    says so (:meth:`DeadLetter.wrap`).
+    """
+    return DeadLetter.wrap(
         source_topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         ts_ms=int(time.time() * 1000),
         key=message.key if isinstance(message.key, bytes) or message.key is None else None,
         value=message.value if isinstance(message.value, bytes) else b"",
-        reason=reason[:2000],
+        reason=reason,
         error_type=error_type,
     )
 

@@ -36,9 +36,16 @@ class Outgoing(NamedTuple):
 
 @asynccontextmanager
 async def durable_producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
-    """A started producer that waits for all in-sync replicas; stopped on exit."""
+    """A started producer that waits for all in-sync replicas; stopped on exit.
+
+    Idempotent: a batch retried after a broker restart is written once and in order.
+    """
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, max_batch_size=256 * 1024
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
     )
     await producer.start()
     try:

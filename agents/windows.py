@@ -20,6 +20,7 @@ depends on are durable and recovered with them after a crash.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -31,7 +32,13 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
-from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
+from agents.outputs import (
+    dead_letter,
+    delete_durably,
+    persist_durably,
+    send_dead_letters,
+    send_durably,
+)
 from config.metrics import PipelineMetrics
 from config.settings import Settings
 from models.summaries import summarize_window
@@ -51,6 +58,9 @@ log = logging.getLogger(__name__)
 #: Called after a partition's windows up to a watermark were emitted, with
 #: ``(partition, watermark, [(entity id, window start, window sketches), ...])``; the list
 #: may be empty (nothing was open below the watermark).
+#: Asked for the end offsets of some partitions of the source topic (partition → offset).
+EndOffsets = Callable[[list[int]], Awaitable[Mapping[int, int]]]
+
 ClosedWindowsHook = Callable[[int, int, list[tuple[str, int, WindowAccumulator]]], Awaitable[None]]
 
 
@@ -108,6 +118,10 @@ class WindowAggregator:
         self.dlq_topic = dlq_topic
         self.windows = TumblingWindows(settings.window_ms, settings.grace_ms)
         self.series: dict[str, SeriesWindows] = {}
+        #: When each key of ``series`` last had a sample (monotonic seconds; a key rebuilt
+        #: from the table counts as seen then), for :meth:`evict_idle`.
+        self.last_seen_s: dict[str, float] = {}
+        self.next_eviction_s = 0.0
         self.partitions: dict[int, PartitionState] = {}
         # The agent and the idle timer both close windows; they take turns.
         self.lock = asyncio.Lock()
@@ -119,6 +133,7 @@ class WindowAggregator:
         for p in partitions:
             self.partitions.pop(p, None)
         self.series = {k: s for k, s in self.series.items() if s.partition not in partitions}
+        self.last_seen_s = {k: t for k, t in self.last_seen_s.items() if k in self.series}
 
     async def adopt_partitions(self, partitions: Iterable[int]) -> None:
         """Take over recovered partitions: rebuild them and close what their watermark passed.
@@ -146,6 +161,7 @@ class WindowAggregator:
                     part.durable_watermark_ms = state["watermark_ms"]
                     continue
                 series = self.series[key] = SeriesWindows.from_state(state)
+                self.last_seen_s[key] = time.monotonic()
                 recovered.append(series)
                 if series.windows:
                     part.open_keys.add(key)
@@ -197,6 +213,7 @@ class WindowAggregator:
             return dead_letter(msg, exc.reason, exc.error_type)
         key = self.entity_of(sample)
         series = self._series(key, p)
+        self.last_seen_s[key] = time.monotonic()
         if series.partition != p:
             # The topic was repartitioned: offsets of the old partition mean nothing here.
             series.partition, series.last_offset = p, -1
@@ -210,13 +227,25 @@ class WindowAggregator:
             offset=msg.offset,
         )
         grace_ms = self.settings.grace_ms
+        # Event time as far as the watermark may follow it (the skew policy): a provider
+        # whose clock runs ahead keeps its own samples, in windows that close once the
+        # worker's clock gets there, but does not drag its partition's watermark and so
+        # make its neighbours' samples late.
+        horizon_ms = now_ms + self.settings.watermark_max_lead_ms
         if outcome is Outcome.ACCEPTED:
             touched.add(key)
             part.open_keys.add(key)
-            part.watermark.advance(series.last_ts_ms, grace_ms)
-            if part.watermark.catch_up(series.last_ts_ms, grace_ms) > before:
+            if series.last_ts_ms > horizon_ms:
+                self.metrics.ahead_samples.labels(topic=self.source_name).inc()
+            seen_ms = min(series.last_ts_ms, horizon_ms)
+            part.watermark.advance(seen_ms, grace_ms)
+            if part.watermark.catch_up(seen_ms, grace_ms) > before:
                 advanced.add(p)
             return None
+        if outcome is Outcome.UNREPRESENTABLE:
+            acc = series.windows.get(self.windows.start_of(sample.ts_ms))  # type: ignore[attr-defined]
+            why = (acc or WindowAccumulator()).unrepresentable(self.values_of(sample))
+            return dead_letter(msg, f"out of range: {why}", "range")
         if outcome is Outcome.LATE:
             self.metrics.late_samples.labels(topic=self.source_name).inc()
             end = self.windows.start_of(sample.ts_ms) + self.windows.window_ms  # type: ignore[attr-defined]
@@ -224,7 +253,8 @@ class WindowAggregator:
             return dead_letter(msg, reason, "late")
         self.metrics.duplicates.labels(topic=self.source_name).inc()
         # A replayed record moves a recovered watermark up as it did the first time.
-        if part.watermark.catch_up(sample.ts_ms, grace_ms) > before:  # type: ignore[attr-defined]
+        seen_ms = min(sample.ts_ms, horizon_ms)  # type: ignore[attr-defined]
+        if part.watermark.catch_up(seen_ms, grace_ms) > before:
             advanced.add(p)
         return None
 
@@ -279,15 +309,27 @@ class WindowAggregator:
         out: list[tuple[str, MetricWindow]] = []
         closed: list[tuple[str, int, WindowAccumulator]] = []
         ready: dict[str, list[int]] = {}
+        failed: list[DeadLetter] = []
         for key in sorted(part.open_keys):
             series = self.series[key]
             starts = ready[key] = self.windows.ready(series, watermark_ms=wm)
             for start in starts:
                 acc = series.windows[start]
-                window = self.summarize(self.entity_type, key, start, self.windows.window_ms, acc)
+                try:
+                    window = self.summarize(
+                        self.entity_type, key, start, self.windows.window_ms, acc
+                    )
+                except Exception as exc:
+                    # One window that cannot be summarised (a state written before its
+                    # samples were checked, a bug) must not stop the partition: it goes,
+                    # with its sketches, to the dead letters, and is forgotten like the rest.
+                    log.exception("cannot summarise window %s of %s", start, key)
+                    failed.append(self._window_letter(p, key, start, acc, exc))
+                    continue
                 out.append((f"{self.entity_type.value}:{key}", window))
                 closed.append((key, start, acc))
-        if not out:
+        await send_dead_letters(self.dlq_topic, failed, self.metrics, self.source_name)
+        if not out and not failed:
             await self._notify_closed(p, wm, closed)
             if moved is None:
                 await self._persist([], [(part, p, wm)])
@@ -313,6 +355,21 @@ class WindowAggregator:
         await self._persist(changed, [(part, p, wm)])
         return len(out)
 
+    def _window_letter(
+        self, p: int, key: str, start: int, acc: WindowAccumulator, exc: Exception
+    ) -> DeadLetter:
+        """The dead letter of a closed window that could not be summarised."""
+        return DeadLetter.wrap(
+            source_topic=self.settings.topic(self.source_name),
+            partition=p,
+            offset=max(self.series[key].last_offset, 0),
+            ts_ms=int(time.time() * 1000),
+            key=key.encode(),
+            value=json.dumps({"window_start_ms": start, "state": acc.to_state()}).encode(),
+            reason=f"window {start} of {key} cannot be summarised: {exc!r}",
+            error_type="window",
+        )
+
     async def _notify_closed(
         self, p: int, wm: int, closed: list[tuple[str, int, WindowAccumulator]]
     ) -> None:
@@ -324,23 +381,83 @@ class WindowAggregator:
             # A downstream consumer of the sketches must not stop the windows.
             log.exception("closed-window hook failed for %d windows", len(closed))
 
-    async def close_idle(self) -> None:
-        """Advance idle partitions' watermarks with the wall clock and close their windows."""
+    async def close_idle(self, end_offsets: EndOffsets | None = None) -> None:
+        """Advance idle partitions' watermarks with the wall clock and close their windows.
+
+        ``end_offsets(partitions)`` asks the broker for the partitions' end offsets: a
+        partition counts as idle only when the broker confirms that nothing past its
+        last record exists. Quiet because the broker is down (or the consumer lags) is
+        not idle: the windows of a broker restart's pause closed early, and the samples
+        that came after the restart were late (issue 17: 6.5 % fewer samples counted);
+        such a partition's quiet time starts over. ``None``: no check (as before).
+        """
         now = time.monotonic()
+        horizon_ms = int(time.time() * 1000) + self.settings.watermark_max_lead_ms
         idle_s = self.settings.idle_close_s
-        for p, part in list(self.partitions.items()):
+        quiet = [
+            p
+            for p, part in self.partitions.items()
+            if now - part.last_arrival_s >= idle_s and part.watermark.max_event_ms != NO_WATERMARK
+        ]
+        if quiet and end_offsets is not None:
+            try:
+                ends = await end_offsets(quiet)
+            except Exception as exc:
+                log.info("end offsets unavailable (%r): partitions %s not idle", exc, quiet)
+                ends = {}
+            for p in list(quiet):
+                part = self.partitions[p]
+                end = ends.get(p)
+                if end is None or (part.last_offset >= 0 and end > part.last_offset + 1):
+                    part.last_arrival_s = now
+                    quiet.remove(p)
+        for p in quiet:
+            part = self.partitions[p]
             quiet_s = now - part.last_arrival_s
-            if quiet_s < idle_s or part.watermark.max_event_ms == NO_WATERMARK:
-                continue
             # Event time is assumed to go on with the wall clock, but only up to the end of
             # the newest window: that closes everything open, and samples that resume
-            # after the pause are late only if they belong to that last window.
-            newest = part.watermark.max_event_ms
+            # after the pause are late only if they belong to that last window. The newest
+            # event time counts only up to the skew horizon, as in _offer (a state
+            # recovered after a restart still has a fast clock's times).
+            newest = min(part.watermark.max_event_ms, horizon_ms)
             limit = self.windows.start_of(newest) + self.windows.window_ms
             guess = min(newest - self.settings.grace_ms + int(quiet_s * 1000), limit)
             if guess > part.watermark.value_ms:
                 part.watermark.value_ms = guess
                 await self.close_partition(p)
+
+    async def evict_idle(self, chunk: int = 5000) -> int:
+        """Forget keys without open windows that were idle long enough, or over the bound.
+
+        Their state goes from memory and, by tombstones, from the changelog, so a
+        recovery does not bring them back (issue 17: 100,000 provider ids that each sent
+        once kept ~21 kB each for good). Nothing accepted is lost: only keys whose windows
+        all closed (and were emitted) go. Their replay cursor goes with them, but a
+        replayed or resent sample of such a key belongs to a closed window and is late,
+        not counted again. Scans at most every 10 s; returns the number evicted.
+        """
+        now = time.monotonic()
+        if now < self.next_eviction_s:
+            return 0
+        self.next_eviction_s = now + 10.0
+        idle_s = self.settings.state_evict_after_s
+        quiet = sorted(
+            (self.last_seen_s.get(key, now), key)
+            for key, series in self.series.items()
+            if not series.windows
+        )
+        over = len(self.series) - self.settings.state_max_keys
+        victims = [key for i, (seen, key) in enumerate(quiet) if i < over or now - seen >= idle_s]
+        for at in range(0, len(victims), chunk):
+            part = victims[at : at + chunk]
+            await delete_durably(self.table, [(key, self.series[key].partition) for key in part])
+            for key in part:
+                del self.series[key]
+                self.last_seen_s.pop(key, None)
+        if victims:
+            self.metrics.evicted_keys.labels(topic=self.source_name).inc(len(victims))
+            log.info("evicted %d idle keys of %s", len(victims), self.source_name)
+        return len(victims)
 
     def observe_lag(self, highwater: Callable[[int], int | None]) -> None:
         """Export consumer lag and watermark lag per partition."""
@@ -388,11 +505,19 @@ def register_window_agent(
     async def tick() -> None:
         consumer = app.consumer
         assigned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == source_name}
+
+        async def end_offsets(partitions: list[int]) -> Mapping[int, int]:
+            tps = [assigned[p] for p in partitions if p in assigned]
+            # Bounded: with the broker down the request would wait for its own timeout.
+            ends = await asyncio.wait_for(consumer.highwaters(*tps), timeout=5.0)
+            return {tp.partition: offset for tp, offset in ends.items()}
+
         async with aggregator.lock:
             if recovered:
                 recovered.clear()
                 await aggregator.adopt_partitions(sorted(assigned))
-            await aggregator.close_idle()
+            await aggregator.close_idle(end_offsets)
+            await aggregator.evict_idle()
 
         def highwater(p: int) -> int | None:
             tp = assigned.get(p)

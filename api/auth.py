@@ -10,6 +10,8 @@ Granted(role='reader')
 Denied(status=403, error="role 'reader' may not do this: needs 'operator'")
 >>> authorize(None, tokens, "reader").status
 401
+>>> authorize("Bearer t\u00f6k\u00e9n", tokens, "reader")
+Denied(status=401, error='malformed bearer token: printable ASCII, at most 1024 characters')
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import hmac
 from dataclasses import dataclass
 
 from config.tokens import ROLES, Role
+
+#: Longest token looked at; anything longer is malformed (and never compared or echoed).
+MAX_TOKEN_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,24 @@ class Denied:
 
 
 def authorize(header: str | None, tokens: dict[str, Role], needed: Role) -> Granted | Denied:
-    """Check an ``Authorization`` header against ``tokens`` for the ``needed`` role."""
+    """Check an ``Authorization`` header against ``tokens`` for the ``needed`` role.
+
+    A header that is no printable ASCII (aiohttp hands invalid UTF-8 over as surrogates,
+    which failed to encode: a 500) or is longer than :data:`MAX_TOKEN_CHARS` is a 401
+    that quotes nothing of it. Every configured token is compared, in constant time.
+    """
     scheme, _, presented = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         return Denied(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+    presented = presented.strip()
+    if len(presented) > MAX_TOKEN_CHARS or not _printable_ascii(presented):
+        return Denied(
+            401, f"malformed bearer token: printable ASCII, at most {MAX_TOKEN_CHARS} characters"
+        )
     role = None
     for token, token_role in tokens.items():
         # Constant-time comparison: the token is a secret.
-        if hmac.compare_digest(token.encode(), presented.strip().encode()):
+        if hmac.compare_digest(token.encode(), presented.encode()):
             role = token_role
     if role is None:
         return Denied(401, "unknown bearer token")
@@ -52,4 +67,8 @@ def authorize(header: str | None, tokens: dict[str, Role], needed: Role) -> Gran
     return Granted(role)
 
 
-__all__ = ["Denied", "Granted", "authorize"]
+def _printable_ascii(text: str) -> bool:
+    return all("!" <= ch <= "~" for ch in text)
+
+
+__all__ = ["MAX_TOKEN_CHARS", "Denied", "Granted", "authorize"]

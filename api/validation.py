@@ -25,6 +25,9 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, creat
 
 from api.openapi import Param, Route
 
+#: Deepest nesting of arrays and objects a request body may have (ours need 3).
+MAX_BODY_DEPTH = 32
+
 
 class ApiError(Exception):
     """A 4xx answer with a clear message."""
@@ -91,6 +94,9 @@ def parse_body(raw: bytes, route: Route, validator: jsonschema_rs.Validator) -> 
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(422, f"invalid body: not JSON: {exc}") from exc
+    if nesting_depth(data, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+        # The schema validator and pydantic recurse: ~500 levels ended in a 500.
+        raise ApiError(422, f"invalid body: nested deeper than {MAX_BODY_DEPTH} levels")
     errors: list[dict[str, object]] = [
         {"loc": list(e.instance_path), "msg": e.message[:300], "type": "schema"}
         for e in validator.iter_errors(data)
@@ -103,6 +109,31 @@ def parse_body(raw: bytes, route: Route, validator: jsonschema_rs.Validator) -> 
         return route.body.model_validate(integral_numbers_as_int(data))
     except ValidationError as exc:
         raise validation_error(exc, "body") from exc
+
+
+def nesting_depth(data: Any, limit: int) -> int:
+    """Depth of nested arrays and objects in ``data``, counted up to ``limit + 1``.
+
+    Iterative, so any depth orjson parses is measured without recursion.
+
+    >>> nesting_depth({"a": [1, {"b": []}]}, 10), nesting_depth(1, 10)
+    (4, 0)
+    >>> nesting_depth([[[[]]]], 2)
+    3
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return deepest
+            stack.extend((child, depth) for child in item)
+    return deepest
 
 
 def integral_numbers_as_int(data: Any) -> Any:
@@ -124,8 +155,10 @@ def integral_numbers_as_int(data: Any) -> Any:
 
 
 __all__ = [
+    "MAX_BODY_DEPTH",
     "ApiError",
     "integral_numbers_as_int",
+    "nesting_depth",
     "param_model",
     "parse_body",
     "parse_params",

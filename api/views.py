@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TopicT
@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from api.agent import ReadModel
 from api.auth import Denied, authorize
 from api.handlers import ApiHandlers, Call, Handler, know_partitions
+from api.limits import install_quiet_parse_errors, read_body
 from api.openapi import ROUTES, Route
 from api.resources import ErrorBody
 from api.validation import ApiError, param_model, parse_body, parse_params
@@ -66,11 +67,20 @@ def make_method(app: faust.App, api: ApiHandlers, route: Route, routed_table: An
             params = parse_params(params_model, request.query, match)
             body = None
             if route.body is not None and validator is not None:
-                body = parse_body(await request.read(), route, validator)
+                raw = await read_body(
+                    request,
+                    max_bytes=api.settings.api_max_body_bytes,
+                    timeout_s=api.settings.api_body_timeout_s,
+                )
+                body = parse_body(raw, route, validator)
             call = Call(params, body, grant.role, request, int(time.time() * 1000))
             return _json(view, await handler(call), route.status)
         except ApiError as exc:
-            return _error(view, exc)
+            response = _error(view, exc)
+            if exc.status in (408, 413):
+                # The rest of the body may never come, or is not wanted: do not wait for it.
+                cast(Any, response).force_close()
+            return response
 
     if routed_table is not None:
         _, param = ROUTED[route.name]
@@ -97,6 +107,7 @@ def register_api(
 
     ``out_topic(logical name, record type)`` declares an output topic as the app does.
     """
+    install_quiet_parse_errors()
     api = ApiHandlers(
         app,
         settings,

@@ -43,6 +43,18 @@ class PipelineMetrics:
             ["topic"],
             registry=r,
         )
+        self.ahead_samples = Counter(
+            "computeperf_ahead_samples",
+            "Samples stamped further ahead of the wall clock than the watermark may follow",
+            ["topic"],
+            registry=r,
+        )
+        self.evicted_keys = Counter(
+            "computeperf_evicted_keys",
+            "Idle keys whose window state was forgotten (tombstoned in the changelog)",
+            ["topic"],
+            registry=r,
+        )
         self.windows_emitted = Counter(
             "computeperf_windows_emitted",
             "Closed windows written to perf.metrics",

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     grace_s: int = Field(default=10, ge=0)
     idle_close_s: float = Field(default=15.0, gt=0)
     max_future_s: int = Field(default=300, ge=0)
+    # How far ahead of the worker's clock one sample may move its partition's event time
+    # (the watermark is that less grace): a provider whose clock runs fast must not make its
+    # neighbours' samples late. 0: the watermark never passes the worker's clock less grace,
+    # so only a sample older than grace when it is processed can be late.
+    watermark_max_lead_s: float = Field(default=0.0, ge=0)
+    # Window state of a key whose windows all closed is forgotten (and tombstoned in the
+    # changelog) after this long without a sample, and at once beyond this many keys per
+    # worker, least recently seen first; keys with open windows are never forgotten.
+    state_evict_after_s: float = Field(default=3600.0, gt=0)
+    state_max_keys: int = Field(default=200_000, ge=1)
     # Throughput knobs (measured with `computeperf bench pipeline`, see docs/benchmarks.md).
     batch_max: int = Field(default=10_000, ge=1)
     batch_within_s: float = Field(default=0.2, gt=0)
@@ -119,6 +129,9 @@ class Settings(BaseSettings):
     # HTTP API bearer tokens, "token:role" pairs (roles reader, operator). The defaults
     # are for a developer's machine (`make run` prints them); set real ones elsewhere.
     api_tokens: str = "dev-operator:operator,dev-reader:reader"
+    # Largest request body the API reads (413 beyond) and how long it waits for it (408).
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_body_timeout_s: float = Field(default=10.0, gt=0)
 
     @field_validator("agents")
     @classmethod
@@ -151,6 +164,10 @@ class Settings(BaseSettings):
         if self.agent_set == frozenset(ALL_AGENTS):
             return self.app_id
         return f"{self.app_id}-{self.agents.replace(',', '.')}"
+
+    @property
+    def watermark_max_lead_ms(self) -> int:
+        return int(self.watermark_max_lead_s * 1000)
 
     @property
     def window_ms(self) -> int:

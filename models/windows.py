@@ -42,6 +42,8 @@ class Outcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     LATE = "late"
+    #: A value no window can hold: it (or the window's sum with it) is not a finite float.
+    UNREPRESENTABLE = "unrepresentable"
 
 
 @dataclass
@@ -50,6 +52,35 @@ class WindowAccumulator:
 
     count: int = 0
     metrics: dict[str, QuantileSketch] = field(default_factory=dict)
+
+    def unrepresentable(self, values: Mapping[str, float | None]) -> str | None:
+        """Why ``values`` cannot be added (a reason naming the metric), or ``None``.
+
+        The schemas accept any finite float, but two samples near the largest float
+        overflow the window's sum (and so its mean) to infinity, a summary no record can
+        carry; a window must only hold what it can summarise, so such a sample is
+        refused whole, before anything of it is added.
+
+        >>> acc = WindowAccumulator()
+        >>> acc.add({"power_w": 1e308})
+        >>> acc.unrepresentable({"power_w": 1e308})
+        "power_w: 1e+308 takes the window's sum past the largest float"
+        >>> acc.unrepresentable({"power_w": 300.0}) is None
+        True
+        """
+        for name, value in values.items():
+            if value is None:
+                continue
+            try:
+                x = float(value)
+            except OverflowError:
+                return f"{name}: {str(value)[:40]} is not representable as a float"
+            if not math.isfinite(x):
+                continue  # skipped by add, as before
+            sketch = self.metrics.get(name)
+            if not math.isfinite((sketch.sum if sketch is not None else 0.0) + x):
+                return f"{name}: {x:g} takes the window's sum past the largest float"
+        return None
 
     def add(self, values: Mapping[str, float | None]) -> None:
         self.count += 1
@@ -182,6 +213,9 @@ class TumblingWindows:
         """Offer one sample to ``series``; only ``ACCEPTED`` samples change it.
 
         ``offset`` is the record's offset in ``series.partition`` (``-1``: unknown).
+        ``UNREPRESENTABLE``: a value would make its window's sum infinite
+        (:meth:`WindowAccumulator.unrepresentable` says which); the series is unchanged,
+        so a later valid sample with the same ``seq`` is still accepted.
         """
         if 0 <= offset <= series.last_offset:
             return Outcome.DUPLICATE
@@ -190,6 +224,8 @@ class TumblingWindows:
         start = self.start_of(ts_ms)
         if start + self.window_ms <= watermark_ms:
             return Outcome.LATE
+        if (series.windows.get(start) or WindowAccumulator()).unrepresentable(values):
+            return Outcome.UNREPRESENTABLE
         # A provider agent that restarts numbers from 0 again, with newer times: accept.
         series.last_seq = seq
         series.last_ts_ms = max(series.last_ts_ms, ts_ms)

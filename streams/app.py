@@ -42,6 +42,7 @@ from schemas import (
 )
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
+from streams.durable_producer import DurableProducer
 from streams.recovery import ComputeperfTableManager
 from streams.topics import ensure_topics
 from streams.transport import FastHandoffConsumer
@@ -59,6 +60,8 @@ class ComputeperfApp(faust.App):
     def _new_transport(self) -> Any:
         transport = super()._new_transport()
         transport.Consumer = FastHandoffConsumer  # type: ignore[misc]
+        # acks=all and idempotence on Faust's producer too (issue 17, defect 4).
+        transport.Producer = DurableProducer  # type: ignore[misc]
         return transport
 
     async def on_start(self) -> None:

@@ -19,6 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
 from schemas import TOPIC_RECORDS, Record
+from schemas.dlq import MAX_MESSAGE_BYTES as DLQ_MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,21 @@ class TopicSpec:
     key: str
     compacted: bool = False
     retention_ms: int | None = None
+    #: The topic's ``max.message.bytes`` when it must be known (``None``: broker default).
+    max_message_bytes: int | None = None
 
     @property
     def record(self) -> type[Record]:
         return TOPIC_RECORDS[self.name]
 
     def configs(self, settings: Settings) -> dict[str, str]:
+        sizes = {}
+        if self.max_message_bytes is not None:
+            sizes = {"max.message.bytes": str(self.max_message_bytes)}
         if self.compacted:
-            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", **sizes}
         retention = self.retention_ms or settings.telemetry_retention_ms
-        return {"cleanup.policy": "delete", "retention.ms": str(retention)}
+        return {"cleanup.policy": "delete", "retention.ms": str(retention), **sizes}
 
 
 DAY_MS = 24 * 3600 * 1000
@@ -55,7 +61,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("scheduler.feedback", "recommendation_id", retention_ms=90 * DAY_MS),
     TopicSpec("perf.outcomes", "recommendation_id", retention_ms=90 * DAY_MS),
     TopicSpec("perf.reports", "report_id", retention_ms=365 * DAY_MS),
-    TopicSpec("perf.dlq", "source topic", retention_ms=30 * DAY_MS),
+    # Dead letters are cut to fit this (schemas/dlq.py), whatever the broker's default.
+    TopicSpec(
+        "perf.dlq",
+        "source topic",
+        retention_ms=30 * DAY_MS,
+        max_message_bytes=DLQ_MAX_MESSAGE_BYTES,
+    ),
     TopicSpec("perf.alert_actions", "fingerprint or silence id", retention_ms=90 * DAY_MS),
     # The latest status per entity and SLO is all that matters: compacted.
     TopicSpec("perf.slo", "<entity_type>:<entity_id>|<slo key>", compacted=True),
