@@ -16,15 +16,8 @@ Examples
 from alerts.inhibition import DEFAULT_INHIBIT_RULES, Dispatcher, InhibitRule
 from alerts.lifecycle import Observation, advance
 from alerts.rule_base import FlapPolicy, RuleBase
-from alerts.rules import (
-    DEFAULT_RULES_PATH,
-    RULE_KINDS,
-    Rule,
-    RuleError,
-    ThresholdRule,
-    load_rules,
-    parse_rules,
-)
+from alerts.rule_files import load_rules, parse_rules
+from alerts.rules import DEFAULT_RULES_PATH, RULE_KINDS, Rule, RuleError, ThresholdRule
 from alerts.signal_rules import AbsenceRule, AnomalyRule, BudgetRule, BurnRateRule
 from alerts.silences import Silence
 from alerts.state import (

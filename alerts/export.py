@@ -21,7 +21,8 @@ become Go templates.
 
 Examples
 --------
->>> from alerts.rules import DEFAULT_RULES_PATH, load_rules
+>>> from alerts.rules import DEFAULT_RULES_PATH
+>>> from alerts.rule_files import load_rules
 >>> doc = prometheus_rules(load_rules(DEFAULT_RULES_PATH), window_ms=60_000)
 >>> [g["name"] for g in doc["groups"]], [r.get("record") for r in doc["groups"][0]["rules"]]
 (['computeperf'], ['computeperf:gpu_temp_c_p95:window', None])

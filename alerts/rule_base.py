@@ -48,7 +48,7 @@ LABEL_NAME: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 #: Keys of a rules file that hold durations; a bare number there is rejected by
-#: :func:`alerts.rules.parse_rules` (``for: 5`` would be ambiguous), so write ``5m``.
+#: :func:`alerts.rule_files.parse_rules` (``for: 5`` would be ambiguous), so write ``5m``.
 DURATION_KEYS: Final[frozenset[str]] = frozenset(
     {
         "for",

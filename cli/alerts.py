@@ -43,7 +43,8 @@ def alerts_command(
     as_json: bool,
 ) -> None:
     """Incidents alerted, duplicates, flaps, time to fire, SLA burn and budget lead time."""
-    from alerts.rules import RuleError, load_rules
+    from alerts.rule_files import load_rules
+    from alerts.rules import RuleError
     from evaluation.alerts import evaluate_alerts
 
     rules = None

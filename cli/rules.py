@@ -53,7 +53,8 @@ def rules_group() -> None:
 def export_command(fmt: str, rules_path: Path | None, window_s: int, output: Path | None) -> None:
     """Write recording and alerting rules equivalent to ours (promtool-valid YAML)."""
     from alerts.export import prometheus_rules
-    from alerts.rules import DEFAULT_RULES_PATH, RuleError, load_rules
+    from alerts.rule_files import load_rules
+    from alerts.rules import DEFAULT_RULES_PATH, RuleError
 
     try:
         rules = load_rules(rules_path or DEFAULT_RULES_PATH)

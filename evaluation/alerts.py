@@ -47,7 +47,8 @@ from typing import Any, Final
 from alerts.budgets import SpendTracker, TenantBudget, budget_status
 from alerts.inhibition import Dispatcher
 from alerts.lifecycle import AlertState, Observation, advance
-from alerts.rules import DEFAULT_RULES_PATH, Rule, ThresholdRule, load_rules
+from alerts.rule_files import load_rules
+from alerts.rules import DEFAULT_RULES_PATH, Rule, ThresholdRule
 from alerts.signal_rules import AbsenceRule, BudgetRule, BurnRateRule
 from alerts.sla import BurnRateTracker, burn_observation, predicted_detection_ms
 from alerts.state import alert_for, observe_history

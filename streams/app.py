@@ -23,7 +23,8 @@ from agents.fleet import register_fleet_agents
 from agents.recommendations import register_recommendation_agents
 from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
-from alerts.rules import Rule, ThresholdRule, load_rules
+from alerts.rule_files import load_rules
+from alerts.rules import Rule, ThresholdRule
 from api.agent import create_read_model, register_read_model_agent
 from api.views import register_api
 from config.metrics import PipelineMetrics

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from alerts.burn_buckets import BurnBuckets
 from alerts.burn_windows import observe_burn_window
-from alerts.rules import load_rules
+from alerts.rule_files import load_rules
 from alerts.signal_rules import BurnRateRule
 from alerts.sla import SRE_BURN_RATE_TABLE, BurnRateTracker, burn_rate_rules
 from schemas import MetricStats, MetricWindow

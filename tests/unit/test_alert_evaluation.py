@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from alerts.rules import DEFAULT_RULES_PATH, ThresholdRule, load_rules
+from alerts.rule_files import load_rules
+from alerts.rules import DEFAULT_RULES_PATH, ThresholdRule
 from evaluation.alert_simulation import START_MS, simulate_run
 from evaluation.alerts import evaluate_alerts, replay_alerts
 from schemas import AlertStatus

@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.engine import state_from_json, state_to_json
-from alerts.rules import DEFAULT_RULES_PATH, RuleError, ThresholdRule, load_rules, parse_rules
+from alerts.rule_files import load_rules, parse_rules
+from alerts.rules import DEFAULT_RULES_PATH, RuleError, ThresholdRule
 from alerts.state import AlertState, evaluate
 from evaluation.alert_simulation import START_MS, simulate_run
 from evaluation.alerts import replay_alerts

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from alerts.durations import format_duration, parse_duration_ms
 from alerts.lifecycle import AlertState, Observation, Phase, advance
 from alerts.rule_base import RuleBase
-from alerts.rules import RuleError, load_rules, parse_rules
+from alerts.rule_files import load_rules, parse_rules
+from alerts.rules import RuleError
 from alerts.signal_rules import AnomalyRule, BudgetRule, BurnRateRule
 from schemas import AlertStatus
 

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from alerts.export import go_template, prometheus_rules
-from alerts.rules import DEFAULT_RULES_PATH, ThresholdRule, load_rules
+from alerts.rule_files import load_rules
+from alerts.rules import DEFAULT_RULES_PATH, ThresholdRule
 from cli.rules import dump_yaml
 
 RULES_DIR = DEFAULT_RULES_PATH.parent

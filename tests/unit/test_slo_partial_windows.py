@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from alerts.burn_windows import observe_burn_window
-from alerts.rules import DEFAULT_RULES_PATH, load_rules
+from alerts.rule_files import load_rules
+from alerts.rules import DEFAULT_RULES_PATH
 from alerts.signal_rules import BurnRateRule
 from alerts.sla import burn_rate_rules
 from alerts.slo_status import slo_statuses
