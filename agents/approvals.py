@@ -52,7 +52,6 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
-from agents.history import history_consumer, plan_history, read_history
 from agents.outputs import (
     decode_or_dead_letter,
     guarded_agent,
@@ -61,6 +60,7 @@ from agents.outputs import (
     send_durably,
     wait_for_tenant,
 )
+from agents.topic_history import history_consumer, plan_history, read_history
 from config.metrics import PipelineMetrics
 from config.settings import Settings
 from schemas import (

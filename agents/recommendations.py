@@ -20,7 +20,7 @@ pending set last changed, never per event: the snapshot is copied on the event l
 solved in the default executor (:class:`~optimizers.placement.CpSatPlacer` with
 ``reco_time_limit_s``; the await is cut at twice that plus 5 s). The planning step is
 pure and lives in :mod:`optimizers.plan`; the rules turning the snapshot into
-an instance are in :mod:`optimizers.fleet`.
+an instance are in :mod:`optimizers.capacity`.
 
 Outputs, sent durably before the table that remembers them is written:
 
@@ -67,7 +67,7 @@ from agents.outputs import (
 )
 from config.metrics import PipelineMetrics
 from config.settings import Settings
-from optimizers.fleet import ProviderHealth, health_from_window, replica_ids
+from optimizers.capacity import ProviderHealth, health_from_window, replica_ids
 from optimizers.plan import (
     BatchPlan,
     EstimatorFactory,

@@ -3,7 +3,7 @@
 :func:`produce_report` reads the period's workload telemetry (by Kafka record time, with
 ``grace`` minutes of margin for late records, then by each sample's own ``ts_ms``), the
 catalogue and workload specs (from the beginning), and the recommendations and scheduler
-feedback of the period (:mod:`agents.history`); computes the figures
+feedback of the period (:mod:`agents.topic_history`); computes the figures
 (:mod:`reports.summary`), draws the charts and the HTML (:mod:`reports.render`), writes a
 ``Report`` record to ``perf.reports`` (key ``report_id`` = ``<period>-<start>``, so a re-run
 replaces it in a compacted view) and e-mails it to ``COMPUTEPERF_REPORT_RECIPIENTS`` through
@@ -27,8 +27,8 @@ from typing import TypeVar
 import faust
 import pandas as pd
 
-from agents.history import history_consumer, plan_history, read_history
 from agents.produce import produce_durably
+from agents.topic_history import history_consumer, plan_history, read_history
 from config.settings import Settings
 from reports.mail import build_email, send_email
 from reports.render import ADJECTIVE, cid_uris, data_uris, draw_charts, render_html

@@ -2,7 +2,7 @@
 
 :func:`plan_batch` is what the agent (:mod:`agents.recommendations`) runs in an executor:
 turn a :class:`Snapshot` of the tables into a placement instance
-(:mod:`optimizers.fleet`), estimate every feasible pair in one call (an
+(:mod:`optimizers.capacity`), estimate every feasible pair in one call (an
 :data:`EstimatorFactory`: the GPU catalogue prior, or a saved
 :class:`~models.prediction.PerformancePredictor`), solve with CP-SAT, build
 ``place`` proposals against cheapest-first, then ``migrate`` proposals for running
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizers.baselines import cheapest_first
-from optimizers.fleet import ProviderHealth, pending_replicas, provider_capacities, replica_ids
+from optimizers.capacity import ProviderHealth, pending_replicas, provider_capacities, replica_ids
 from optimizers.migration import RunningWorkload, plan_migrations
 from optimizers.placement import CpSatPlacer
 from optimizers.problem import PendingWorkload, PlacementProblem, ProviderCapacity

@@ -42,8 +42,14 @@ import click
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from agents.history import HistoryPlan, history_consumer, partitions, plan_history, read_history
 from agents.produce import Outgoing, durable_producer, send_all
+from agents.topic_history import (
+    HistoryPlan,
+    history_consumer,
+    partitions,
+    plan_history,
+    read_history,
+)
 from config.settings import Settings
 from streams.topics import TOPICS
 

@@ -31,8 +31,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from agents.history import history_consumer, partitions, plan_history, read_history
 from agents.produce import durable_producer
+from agents.topic_history import history_consumer, partitions, plan_history, read_history
 from config.settings import Settings
 from schemas import (
     DecodeError,

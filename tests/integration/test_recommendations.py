@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from models.prediction_features import default_feature_spec
-from optimizers.fleet import pending_replicas, provider_capacities
+from optimizers.capacity import pending_replicas, provider_capacities
 from optimizers.problem import feasible
 from schemas import (
     Insight,

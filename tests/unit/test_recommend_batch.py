@@ -10,7 +10,7 @@ from config.settings import ALL_AGENTS, OPTIONAL_AGENTS, Settings
 from evaluation.prediction import simulated_examples
 from models.prediction import ModelVersionError, PerformancePredictor
 from models.prediction_features import default_feature_spec, featurize
-from optimizers.fleet import ProviderHealth, pending_replicas, provider_capacities
+from optimizers.capacity import ProviderHealth, pending_replicas, provider_capacities
 from optimizers.plan import Snapshot, model_estimator, plan_batch
 from optimizers.problem import feasible
 from schemas import ProviderInfo, WorkloadSpec
