@@ -22,7 +22,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import NamedTuple
@@ -33,7 +33,7 @@ from config.settings import Settings
 from schemas.times import parse_time_ms
 from sim.demo import DemoScenario, demo_scenario
 from sim.incidents import Incident, IncidentKind
-from sim.marketplace import MarketplaceSim
+from sim.marketplace import MarketplaceSim, SimRecord
 from streams.publish import Producer, default_producer, publish
 
 __all__ = ["IncidentArg", "parse_incident", "simulate"]
@@ -209,28 +209,10 @@ def simulate(
     )
 
 
-def _run(
-    *,
-    seed: int,
-    providers: int,
-    workloads: int,
-    rate: float,
-    duration_s: float | None,
-    backfill: bool,
-    start_text: str | None,
-    incident_texts: tuple[str, ...],
-    random_incidents: int,
-    id_prefix: str,
-    as_json: bool,
-    quiet: bool,
-    demo: bool = False,
-    producer_factory: Callable[[Settings], Producer] | None = None,
-    now_ms: int | None = None,
-) -> None:
-    settings = Settings()
-    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-    interval_ms = max(1, round(1000.0 / rate))
-    duration_ms = round(duration_s * 1000) if duration_s is not None else None
+def _time_range(
+    backfill: bool, start_text: str | None, duration_ms: int | None, now: int
+) -> tuple[int, int | None]:
+    """``(start_ms, end_ms)`` of the run; ``end_ms`` None runs until stopped."""
     if backfill:
         if start_text is not None:
             try:
@@ -255,6 +237,82 @@ def _run(
             raise click.UsageError("--start is only valid with --backfill")
         start_ms = now
         end_ms = start_ms + duration_ms if duration_ms is not None else None
+    return start_ms, end_ms
+
+
+def _publish_until_stopped(
+    records: Iterable[SimRecord],
+    *,
+    settings: Settings,
+    realtime: bool,
+    progress: _Progress,
+    counts: dict[str, int],
+    producer_factory: Callable[[Settings], Producer],
+    send_at_ms: Callable[[int], int] | None,
+) -> tuple[int, bool]:
+    """Publish until the records end or Ctrl-C/SIGTERM; ``(records sent, interrupted)``."""
+    stop_event: list[asyncio.Event] = []
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        stop_event.append(stop)
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            # First Ctrl-C: stop gracefully (deliver, summarise); a second one falls back
+            # to the default handler and interrupts hard.
+            stop.set()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Not available on every platform/thread; Ctrl-C then interrupts hard.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, on_signal)
+        return await publish(
+            records,
+            settings=settings,
+            realtime=realtime,
+            progress=progress,
+            stop=stop,
+            topic_counts=counts,
+            # Looked up at call time so tests can swap in an in-memory producer.
+            producer_factory=producer_factory,
+            send_at_ms=send_at_ms,
+        )
+
+    try:
+        sent = asyncio.run(main())
+        return sent, bool(stop_event and stop_event[0].is_set())
+    except KeyboardInterrupt:
+        return sum(counts.values()), True
+    except Exception as exc:  # broker unreachable, delivery failure, ...
+        raise click.ClickException(f"publishing failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _run(
+    *,
+    seed: int,
+    providers: int,
+    workloads: int,
+    rate: float,
+    duration_s: float | None,
+    backfill: bool,
+    start_text: str | None,
+    incident_texts: tuple[str, ...],
+    random_incidents: int,
+    id_prefix: str,
+    as_json: bool,
+    quiet: bool,
+    demo: bool = False,
+    producer_factory: Callable[[Settings], Producer] | None = None,
+    now_ms: int | None = None,
+) -> None:
+    settings = Settings()
+    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    interval_ms = max(1, round(1000.0 / rate))
+    duration_ms = round(duration_s * 1000) if duration_s is not None else None
+    start_ms, end_ms = _time_range(backfill, start_text, duration_ms, now)
 
     try:
         args = [parse_incident(text) for text in incident_texts]
@@ -301,46 +359,15 @@ def _run(
         )
 
     counts: dict[str, int] = {}
-    stop_event: list[asyncio.Event] = []
-    progress = _Progress(enabled=not quiet)
-
-    async def main() -> int:
-        stop = asyncio.Event()
-        stop_event.append(stop)
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            # First Ctrl-C: stop gracefully (deliver, summarise); a second one falls back
-            # to the default handler and interrupts hard.
-            stop.set()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Not available on every platform/thread; Ctrl-C then interrupts hard.
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, on_signal)
-        return await publish(
-            records,
-            settings=settings,
-            realtime=not backfill,
-            progress=progress,
-            stop=stop,
-            topic_counts=counts,
-            # Looked up at call time so tests can swap in an in-memory producer.
-            producer_factory=producer_factory or default_producer,
-            send_at_ms=None if scenario is None else partial(scenario.send_at_ms, started_ms=now),
-        )
-
-    interrupted = False
-    try:
-        sent = asyncio.run(main())
-        interrupted = bool(stop_event and stop_event[0].is_set())
-    except KeyboardInterrupt:
-        interrupted = True
-        sent = sum(counts.values())
-    except Exception as exc:  # broker unreachable, delivery failure, ...
-        raise click.ClickException(f"publishing failed: {type(exc).__name__}: {exc}") from exc
+    sent, interrupted = _publish_until_stopped(
+        records,
+        settings=settings,
+        realtime=not backfill,
+        progress=_Progress(enabled=not quiet),
+        counts=counts,
+        producer_factory=producer_factory or default_producer,
+        send_at_ms=None if scenario is None else partial(scenario.send_at_ms, started_ms=now),
+    )
 
     summary = {
         "mode": mode,
