@@ -49,6 +49,54 @@ def _rule_label(raw: object) -> str:
     return f" ({name})" if isinstance(name, str) and name else ""
 
 
+def _rule_list(data: Any, source: str, path: Path | None) -> list[Any]:
+    """The ``rules`` list of a document, or a :class:`RuleError` saying what is wrong."""
+    if not isinstance(data, Mapping) or "rules" not in data:
+        raise RuleError(f"{source}: expected a mapping with a 'rules' list", path=path)
+    extra = sorted(str(k) for k in data if k != "rules")
+    if extra:
+        raise RuleError(
+            f"{source}: unknown top-level key(s) {extra}; only 'rules' is allowed", path=path
+        )
+    raw_rules = data["rules"]
+    if raw_rules is None:
+        raw_rules = []  # "rules:" with nothing under it is an empty list in intent
+    if not isinstance(raw_rules, list):
+        raise RuleError(
+            f"{source}: 'rules' must be a list, got {type(raw_rules).__name__}",
+            path=path,
+            field="rules",
+        )
+    return raw_rules
+
+
+def _parse_rule(raw: Mapping[str, Any], where: str, path: Path | None, index: int) -> Rule:
+    """One rule of a document, validated as its ``kind`` (default ``threshold``)."""
+    bare = _bare_durations(raw)
+    if bare:
+        raise RuleError(
+            f"{where}: {bare}: a duration needs a unit, e.g. 5m, 30s or 1h",
+            path=path,
+            index=index,
+            field=bare,
+        )
+    kind = raw.get("kind", "threshold")
+    model = RULE_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise RuleError(
+            f"{where}: kind: {kind!r} is not one of {sorted(RULE_KINDS)}",
+            path=path,
+            index=index,
+            field="kind",
+        )
+    try:
+        rule: Rule = model.model_validate(raw)  # type: ignore[assignment]
+    except ValidationError as exc:
+        summary, field = _format_errors(exc)
+        raise RuleError(f"{where}: {summary}", path=path, index=index, field=field) from exc
+    return rule
+
+
 def parse_rules(data: Any, *, source: str = "<rules>", path: Path | None = None) -> list[Rule]:
     """Validate an already-parsed ``{"rules": [...]}`` document.
 
@@ -86,52 +134,15 @@ def parse_rules(data: Any, *, source: str = "<rules>", path: Path | None = None)
       ...
     alerts.rules.RuleError: <rules>: rules[0] (T): op: Input should be '>', '>=', '<' or '<='
     """
-    if not isinstance(data, Mapping) or "rules" not in data:
-        raise RuleError(f"{source}: expected a mapping with a 'rules' list", path=path)
-    extra = sorted(str(k) for k in data if k != "rules")
-    if extra:
-        raise RuleError(
-            f"{source}: unknown top-level key(s) {extra}; only 'rules' is allowed", path=path
-        )
-    raw_rules = data["rules"]
-    if raw_rules is None:
-        raw_rules = []  # "rules:" with nothing under it is an empty list in intent
-    if not isinstance(raw_rules, list):
-        raise RuleError(
-            f"{source}: 'rules' must be a list, got {type(raw_rules).__name__}",
-            path=path,
-            field="rules",
-        )
     rules: list[Rule] = []
     seen: dict[tuple[tuple[str, str], ...], int] = {}
-    for index, raw in enumerate(raw_rules):
+    for index, raw in enumerate(_rule_list(data, source, path)):
         where = f"{source}: rules[{index}]{_rule_label(raw)}"
         if not isinstance(raw, Mapping):
             raise RuleError(
                 f"{where}: expected a mapping, got {type(raw).__name__}", path=path, index=index
             )
-        bare = _bare_durations(raw)
-        if bare:
-            raise RuleError(
-                f"{where}: {bare}: a duration needs a unit, e.g. 5m, 30s or 1h",
-                path=path,
-                index=index,
-                field=bare,
-            )
-        kind = raw.get("kind", "threshold")
-        model = RULE_KINDS.get(kind) if isinstance(kind, str) else None
-        if model is None:
-            raise RuleError(
-                f"{where}: kind: {kind!r} is not one of {sorted(RULE_KINDS)}",
-                path=path,
-                index=index,
-                field="kind",
-            )
-        try:
-            rule: Rule = model.model_validate(raw)  # type: ignore[assignment]
-        except ValidationError as exc:
-            summary, field = _format_errors(exc)
-            raise RuleError(f"{where}: {summary}", path=path, index=index, field=field) from exc
+        rule = _parse_rule(raw, where, path, index)
         # Label-set identity is fingerprint identity: two such rules would fight over one
         # state-table entry per entity, so reject the file rather than flap alerts.
         identity = tuple(sorted(rule.alert_labels("").items()))
