@@ -217,19 +217,44 @@ def evaluate_alerts(
     run = simulate_run(seed, days=days, providers=providers, workloads=workloads)
     engine, overrun = replay_alerts(run, rules, budget_fraction=budget_fraction)
     firing = [e for e in engine.emitted if e.alert.status is AlertStatus.FIRING]
+    incidents = _incident_figures(run, firing, slack_ms)
+    leads = _budget_leads(firing, overrun, {r.name for r in rules if isinstance(r, BudgetRule)})
+    known = [v for v in leads.values() if v is not None]
+    return {
+        "seed": seed,
+        "days": days,
+        "providers": providers,
+        "workloads": workloads,
+        **incidents,
+        "flaps": _flaps(engine.emitted, flap_window_ms),
+        "alerts_emitted": len(firing),
+        "alerts_inhibited_or_silenced": sum(
+            e.alert.status is AlertStatus.FIRING for e in engine.raw
+        )
+        - len(firing),
+        **_sla_figures(run, engine, [r for r in rules if isinstance(r, BurnRateRule)]),
+        "budget_overruns": len(overrun),
+        "budget_alert_lead_hours": min(known) if known else None,
+        "budget_alert_lead_hours_by_tenant": leads,
+    }
 
-    def provider_of(alert: Alert) -> str | None:
-        labels = alert.labels
-        if labels.get("entity_type") == "provider":
-            return labels["entity_id"]
-        return labels.get("provider_id")
+
+def _provider_of(alert: Alert) -> str | None:
+    labels = alert.labels
+    if labels.get("entity_type") == "provider":
+        return labels["entity_id"]
+    return labels.get("provider_id")
+
+
+def _incident_figures(run: SimRun, firing: list[Emitted], slack_ms: int) -> dict[str, Any]:
+    """Incidents alerted, by kind, missed, duplicates and alerts without an incident."""
 
     def near(e: Emitted, inc: Incident) -> bool:
         # By when the alert's condition started, not when it was emitted: an alert held
         # back by inhibition and released later still belongs to its incident. A window
         # starts up to one window before the incident that begins inside it.
         return (
-            provider_of(e.alert) == inc.provider_id
+            _provider_of(e.alert) == inc.provider_id
             and inc.start_ms - run.window_ms <= e.alert.starts_at_ms <= inc.end_ms + slack_ms
         )
 
@@ -263,33 +288,7 @@ def evaluate_alerts(
         if e.alert.labels.get("entity_type") in ("provider", "workload")
         and not any(near(e, inc) for inc in run.incidents)
     ]
-    flaps = 0
-    last_resolved: dict[str, int] = {}
-    for e in engine.emitted:
-        fp = e.alert.fingerprint
-        if e.alert.status is AlertStatus.RESOLVED:
-            last_resolved[fp] = e.at_ms
-        elif fp in last_resolved and e.at_ms - last_resolved[fp] < flap_window_ms:
-            flaps += 1
-
-    sla = _sla_figures(run, engine, [r for r in rules if isinstance(r, BurnRateRule)])
-    budget_rule_names = {r.name for r in rules if isinstance(r, BudgetRule)}
-    leads = {}
-    for tenant, at in sorted(overrun.items()):
-        first = [
-            e.at_ms
-            for e in firing
-            if e.alert.labels["alertname"] in budget_rule_names
-            and e.alert.labels["entity_id"] == tenant
-            and e.at_ms <= at
-        ]
-        leads[tenant] = round((at - min(first)) / 3_600_000, 2) if first else None
-    known = [v for v in leads.values() if v is not None]
     return {
-        "seed": seed,
-        "days": days,
-        "providers": providers,
-        "workloads": workloads,
         "incidents": len(scored),
         "incidents_alerted": alerted,
         "incidents_by_kind": {
@@ -301,18 +300,38 @@ def evaluate_alerts(
         "duplicate_alerts": duplicates,
         "alerts_without_incident": len(unmatched),
         "alerts_without_incident_names": sorted({e.alert.labels["alertname"] for e in unmatched}),
-        "flaps": flaps,
         "median_time_to_fire_s": statistics.median(delays) if delays else None,
-        "alerts_emitted": len(firing),
-        "alerts_inhibited_or_silenced": sum(
-            e.alert.status is AlertStatus.FIRING for e in engine.raw
-        )
-        - len(firing),
-        **sla,
-        "budget_overruns": len(overrun),
-        "budget_alert_lead_hours": min(known) if known else None,
-        "budget_alert_lead_hours_by_tenant": leads,
     }
+
+
+def _flaps(emitted: Sequence[Emitted], flap_window_ms: int) -> int:
+    """Firings of a fingerprint within ``flap_window_ms`` of its last resolution."""
+    flaps = 0
+    last_resolved: dict[str, int] = {}
+    for e in emitted:
+        fp = e.alert.fingerprint
+        if e.alert.status is AlertStatus.RESOLVED:
+            last_resolved[fp] = e.at_ms
+        elif fp in last_resolved and e.at_ms - last_resolved[fp] < flap_window_ms:
+            flaps += 1
+    return flaps
+
+
+def _budget_leads(
+    firing: list[Emitted], overrun: dict[str, int], budget_rule_names: set[str]
+) -> dict[str, float | None]:
+    """Hours between each tenant's first budget alert and its overrun (None: no alert)."""
+    leads: dict[str, float | None] = {}
+    for tenant, at in sorted(overrun.items()):
+        first = [
+            e.at_ms
+            for e in firing
+            if e.alert.labels["alertname"] in budget_rule_names
+            and e.alert.labels["entity_id"] == tenant
+            and e.at_ms <= at
+        ]
+        leads[tenant] = round((at - min(first)) / 3_600_000, 2) if first else None
+    return leads
 
 
 def _sla_figures(run: SimRun, engine: _Engine, burns: list[BurnRateRule]) -> dict[str, Any]:

@@ -123,6 +123,35 @@ class AnalysisEngine:
         for pid, pacc in providers.items():
             medians.setdefault(pid, window_medians(pacc))
         signals = {p: self.baselines.signals(p, m) for p, m in sorted(medians.items())}
+        diagnoses, states, cohort_members = self._diagnose_workloads(start_ms, workloads, medians)
+        for pid, acc in providers.items():
+            self.rollups.add(f"provider:{pid}", start_ms, acc)
+        findings = attribute_scope(
+            states, {p: s for p, s in signals.items() if s}, self.provider_region
+        )
+        current = {(f.scope.value, f.entity_id, f.kind.value) for f in findings}
+        insights = [
+            finding_to_insight(f, start_ms, end_ms)
+            for f in findings
+            if (f.scope.value, f.entity_id, f.kind.value) not in self._ongoing
+        ]
+        self._ongoing = current
+        touched = self._update_leaderboards(start_ms, *cohort_members)
+        changed = self._board_changes(touched, start_ms, end_ms, insights)
+        closed = self._close_rollups(end_ms)
+        return WindowAnalysis(diagnoses, findings, insights, changed, closed)
+
+    def _diagnose_workloads(
+        self,
+        start_ms: int,
+        workloads: Mapping[str, tuple[WorkloadMeta, WindowAccumulator]],
+        medians: Mapping[str, Mapping[str, float]],
+    ) -> tuple[
+        dict[str, Diagnosis],
+        list[WorkloadState],
+        tuple[dict[tuple[str, str], WindowAccumulator], dict[tuple[str, str], int]],
+    ]:
+        """Each workload's bottleneck, its roll-ups, and its window merged per provider cohort."""
         diagnoses: dict[str, Diagnosis] = {}
         states: list[WorkloadState] = []
         per_cohort_member: dict[tuple[str, str], WindowAccumulator] = defaultdict(WindowAccumulator)
@@ -143,18 +172,15 @@ class AnalysisEngine:
             diagnoses[wid] = diagnosis
             problem = is_problem(diagnosis.kind, WorkloadType(meta.workload_type))
             states.append(WorkloadState(wid, meta.provider_id, region, diagnosis.kind, problem))
-        for pid, acc in providers.items():
-            self.rollups.add(f"provider:{pid}", start_ms, acc)
-        findings = attribute_scope(
-            states, {p: s for p, s in signals.items() if s}, self.provider_region
-        )
-        current = {(f.scope.value, f.entity_id, f.kind.value) for f in findings}
-        insights = [
-            finding_to_insight(f, start_ms, end_ms)
-            for f in findings
-            if (f.scope.value, f.entity_id, f.kind.value) not in self._ongoing
-        ]
-        self._ongoing = current
+        return diagnoses, states, (per_cohort_member, members)
+
+    def _update_leaderboards(
+        self,
+        start_ms: int,
+        per_cohort_member: dict[tuple[str, str], WindowAccumulator],
+        members: dict[tuple[str, str], int],
+    ) -> set[str]:
+        """Each provider's perf per dollar in its cohorts' boards; the cohorts touched."""
         touched: set[str] = set()
         for (pid, wtype), acc in sorted(per_cohort_member.items()):
             self.rollups.add(f"provider_cohort:{pid}/{wtype}", start_ms, acc)
@@ -170,6 +196,12 @@ class AnalysisEngine:
             )
             self.leaderboard.update(cohort, pid, kpis.perf_per_dollar, good=good)
             touched.add(cohort)
+        return touched
+
+    def _board_changes(
+        self, touched: set[str], start_ms: int, end_ms: int, insights: list[Insight]
+    ) -> dict[str, list[Standing]]:
+        """Boards whose standings changed; demotion insights appended to ``insights``."""
         changed: dict[str, list[Standing]] = {}
         for cohort in sorted(touched):
             board = self.leaderboard.standings(cohort)
@@ -187,6 +219,10 @@ class AnalysisEngine:
             if found or ranked != {s.provider_id for s in reference if s.rank is not None}:
                 self._reference[cohort] = board
             self._boards[cohort] = board
+        return changed
+
+    def _close_rollups(self, end_ms: int) -> list[ClosedRollup]:
+        """Roll-ups the window closed; hourly provider and cohort ones feed the trends."""
         closed = self.rollups.close(watermark_ms=end_ms)
         for r in closed:
             if r.size_ms == _HOUR_MS and r.series.split(":", 1)[0] in ("provider", "cohort"):
@@ -197,7 +233,7 @@ class AnalysisEngine:
                     self.trends.update(
                         r.series, "perf_per_dollar", r.start_ms, kpis.perf_per_dollar
                     )
-        return WindowAnalysis(diagnoses, findings, insights, changed, closed)
+        return closed
 
 
 def _demotion(
