@@ -214,7 +214,8 @@ class SeriesDetector:
         if not contributions:
             return Score(0.0, warm=False)
         observed = {name: value for name, value in items if name in contributions}
-        return Score(max(contributions.values()), True, contributions, {}, observed)
+        expected = {name: self._channels[name].window.mean for name in observed}
+        return Score(max(contributions.values()), True, contributions, expected, observed)
 
     def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
         """Learn ``x`` (every point is learned: a level shift becomes the new normal)."""
