@@ -73,7 +73,7 @@ def _lines(stream: IO[str]) -> Iterator[str]:
     default="0.5",
     show_default=True,
     callback=_warmup_value,
-    help="Score printed while the detector warms up (the series' first ~200 rows): "
+    help="Score printed while the detector warms up (the series' first 30 rows): "
     "a number in [0, 1] (0.5 = unknown) or 'nan'.",
 )
 @click.option(
@@ -89,10 +89,11 @@ def detect(warmup_value: float, columns: str | None, explain: bool) -> None:
 
     Timestamps are epoch seconds, epoch milliseconds or ISO-8601 (naive = UTC). Rows are
     a sequence: a repeated timestamp or a step back in time is scored like any other row,
-    in input order (never dropped, merged or re-sorted). A header line (e.g.
+    in input order (never dropped, merged or re-sorted; only the hour of day of a
+    timestamp is used, as context). A header line (e.g.
     `timestamp,m1,m2`) names the value columns; several columns are scored together,
     one score per row. A header line and blank lines print nothing. Scores are in
-    [0, 1], graded (>= 0.5: anomalous); during warm-up (the first ~200 rows) the
+    [0, 1], graded (>= 0.5: anomalous); during warm-up (the first 30 rows) the
     --warmup-value is printed. Output is flushed after every line. Malformed input
     (unparsable or non-finite value, wrong field count) stops with exit status 2 and the
     line number on stderr, after the scores of the lines before it.

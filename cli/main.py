@@ -29,12 +29,10 @@ import sys
 from typing import Any
 
 import click
-from faust.cli.base import _Group
-from faust.cli.faust import cli as faust_cli
 
 from config.settings import Settings
 
-__all__ = ["COMMAND_SECTIONS", "build_cli", "main"]
+__all__ = ["COMMAND_SECTIONS", "build_cli", "main", "root_group_class"]
 
 HELP = """computeperf: performance tracking and optimisation for GPU compute marketplaces.
 
@@ -52,24 +50,33 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ComputeperfGroup(_Group):
-    """Faust's root group with our help text and commands listed in sections."""
+def root_group_class() -> type[click.Group]:
+    """Faust's root group class with our help text and commands listed in sections.
 
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """List our commands by section, then Faust's own commands apart."""
-        ours = {name for names in COMMAND_SECTIONS.values() for name in names}
-        sections = [*COMMAND_SECTIONS.items()]
-        sections.append(("Faust's own commands", tuple(sorted(set(self.commands) - ours))))
-        limit = formatter.width - 6 - max(len(n) for n in self.commands)
-        for title, names in sections:
-            rows = [
-                (name, self.commands[name].get_short_help_str(limit))
-                for name in names
-                if name in self.commands and not self.commands[name].hidden
-            ]
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
+    Built on first use, so that ``computeperf detect`` never imports Faust.
+    """
+    from faust.cli.base import _Group
+
+    class ComputeperfGroup(_Group):
+        """Faust's root group with our help text and commands listed in sections."""
+
+        def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            """List our commands by section, then Faust's own commands apart."""
+            ours = {name for names in COMMAND_SECTIONS.values() for name in names}
+            sections = [*COMMAND_SECTIONS.items()]
+            sections.append(("Faust's own commands", tuple(sorted(set(self.commands) - ours))))
+            limit = formatter.width - 6 - max(len(n) for n in self.commands)
+            for title, names in sections:
+                rows = [
+                    (name, self.commands[name].get_short_help_str(limit))
+                    for name in names
+                    if name in self.commands and not self.commands[name].hidden
+                ]
+                if rows:
+                    with formatter.section(title):
+                        formatter.write_dl(rows)
+
+    return ComputeperfGroup
 
 
 def topics_command() -> None:
@@ -80,8 +87,10 @@ def topics_command() -> None:
     click.echo(json.dumps({"created": created}))
 
 
-def build_cli() -> ComputeperfGroup:
+def build_cli() -> click.Group:
     """The root command: Faust's options and commands, ours added in their sections."""
+    from faust.cli.faust import cli as faust_cli
+
     from bench.analysis import analysis_bench_command
     from bench.pipeline import bench_group
     from cli.alerts import alerts_command, alerts_group
@@ -109,7 +118,7 @@ def build_cli() -> ComputeperfGroup:
     bench_group.add_command(detection_bench_command)
     bench_group.add_command(analysis_bench_command)
 
-    root = ComputeperfGroup(
+    root = root_group_class()(
         name="computeperf",
         params=list(faust_cli.params),
         callback=faust_cli.callback,

@@ -3,7 +3,7 @@
 The detector ``computeperf detect`` runs on exported series (one or several value
 columns) and that the NAB figures in docs/benchmarks.md measure. Per feature, three
 surprises (``-log10`` of a tail probability, so they keep growing where a probability
-would round to 1), the larger of which counts:
+would round to 1), the largest of which counts:
 
 1. :class:`~models.detectors.window_z.WindowedZScore`: the normal tail of the value's
    (and its 5-point mean's) distance from a long window's mean - spikes, level shifts;
@@ -214,7 +214,8 @@ class SeriesDetector:
         if not contributions:
             return Score(0.0, warm=False)
         observed = {name: value for name, value in items if name in contributions}
-        return Score(max(contributions.values()), True, contributions, {}, observed)
+        expected = {name: self._channels[name].window.mean for name in observed}
+        return Score(max(contributions.values()), True, contributions, expected, observed)
 
     def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
         """Learn ``x`` (every point is learned: a level shift becomes the new normal)."""

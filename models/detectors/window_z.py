@@ -111,6 +111,11 @@ class WindowedZScore:
         """Whether ``min_points`` values were learned."""
         return len(self._values) >= self.min_points
 
+    @property
+    def mean(self) -> float:
+        """Mean of the window (NaN when empty)."""
+        return self._sum / len(self._values) if self._values else math.nan
+
     def z(self, value: float) -> float:
         """The larger of the value's z and ``short_weight`` x its short mean's z."""
         n = len(self._values)

@@ -29,6 +29,7 @@ from models.detectors import (
     RobustBaselineDetector,
     Score,
 )
+from models.detectors.series import SeriesDetector
 
 STEP_MS = 60_000
 T0_MS = 1_700_000_000_000
@@ -88,6 +89,8 @@ CASES = [
     ),
     # Robust warm-up (8) plus the calibrator's minimum history (20).
     Case("ensemble-default", lambda seed: EnsembleDetector(seed=seed), 8 + 20),
+    # The windowed z-score's minimum (30 points); the sequence memories warm up later.
+    Case("series", lambda seed: SeriesDetector(), 30),
 ]
 
 
