@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from river import time_series
 
 from models.detectors.robust import robust_location_scale
-from models.detectors.score import Score, finite_items, squash
+from models.detectors.score import Score, finite_items, score_features, squash
 
 __all__ = ["ForecastResidualDetector", "fix_seasonal_init", "initialize_additive"]
 
@@ -176,31 +177,22 @@ class ForecastResidualDetector:
 
     def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
         """Score ``x``; None when it has no finite feature."""
-        items = finite_items(x)
-        if not items:
+        return score_features(x, partial(self._judge, ts_ms))
+
+    def _judge(self, ts_ms: int, name: str, value: float) -> tuple[float, float] | None:
+        series = self._series.get(name)
+        if series is None or len(series.residuals) < self.min_residuals:
             return None
-        contributions: dict[str, float] = {}
-        expected: dict[str, float] = {}
-        observed: dict[str, float] = {}
-        for name, value in items:
-            series = self._series.get(name)
-            if series is None or len(series.residuals) < self.min_residuals:
-                continue
-            if series.repeats > 0.5:
-                # A discrete metric (an error count mostly at 0, a constant GPU count)
-                # has no level to forecast: its residuals are sparse spikes with no
-                # spread. The robust baseline scores it by its exceedance rate instead.
-                continue
-            horizon = max(1, self._steps(series, ts_ms))
-            predicted = float(series.model.forecast(horizon)[-1])
-            bias, scale = robust_location_scale(list(series.residuals), 0.0, tail=self.tail)
-            scale = max(scale, 0.01 * abs(predicted), 1e-9)
-            contributions[name] = squash(abs(value - predicted - bias) / scale, self.z_half)
-            expected[name] = predicted + bias
-            observed[name] = value
-        if not contributions:
-            return Score(0.0, warm=False)
-        return Score(max(contributions.values()), True, contributions, expected, observed)
+        if series.repeats > 0.5:
+            # A discrete metric (an error count mostly at 0, a constant GPU count) has no
+            # level to forecast: its residuals are sparse spikes with no spread. The robust
+            # baseline scores it by its exceedance rate instead.
+            return None
+        horizon = max(1, self._steps(series, ts_ms))
+        predicted = float(series.model.forecast(horizon)[-1])
+        bias, scale = robust_location_scale(list(series.residuals), 0.0, tail=self.tail)
+        scale = max(scale, 0.01 * abs(predicted), 1e-9)
+        return squash(abs(value - predicted - bias) / scale, self.z_half), predicted + bias
 
     def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
         """Learn ``x`` at ``ts_ms``; points not after a feature's last one are ignored."""

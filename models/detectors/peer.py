@@ -18,9 +18,10 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from models.detectors.robust import robust_location_scale
-from models.detectors.score import Score, finite_items, squash
+from models.detectors.score import Score, finite_items, score_features, squash
 
 __all__ = ["Cohort", "PeerGroupDetector"]
 
@@ -97,23 +98,14 @@ class PeerGroupDetector:
 
     def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
         """Score ``x`` against the peers fresh at ``ts_ms``; None without finite features."""
-        items = finite_items(x)
-        if not items:
+        return score_features(x, partial(self._judge, ts_ms))
+
+    def _judge(self, ts_ms: int, name: str, value: float) -> tuple[float, float] | None:
+        peers = self.cohort.peers(name, self.entity_id, ts_ms)
+        if len(peers) < self.min_peers:
             return None
-        contributions: dict[str, float] = {}
-        expected: dict[str, float] = {}
-        observed: dict[str, float] = {}
-        for name, value in items:
-            peers = self.cohort.peers(name, self.entity_id, ts_ms)
-            if len(peers) < self.min_peers:
-                continue
-            median, scale = robust_location_scale(peers, self.min_rel_scale)
-            contributions[name] = squash(abs(value - median) / scale, self.z_half)
-            expected[name] = median
-            observed[name] = value
-        if not contributions:
-            return Score(0.0, warm=False)
-        return Score(max(contributions.values()), True, contributions, expected, observed)
+        median, scale = robust_location_scale(peers, self.min_rel_scale)
+        return squash(abs(value - median) / scale, self.z_half), median
 
     def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
         """Publish the entity's values to its cohort."""

@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from models.detectors.score import Score, finite_items, squash
+from models.detectors.score import Score, finite_items, score_features, squash
 
 __all__ = ["RobustBaselineDetector", "exceedance_z", "robust_location_scale"]
 
@@ -154,34 +154,25 @@ class RobustBaselineDetector:
 
     def score_one(self, x: Mapping[str, float], ts_ms: int) -> Score | None:
         """Score ``x`` against the baseline; None when ``x`` has no finite feature."""
-        items = finite_items(x)
-        if not items:
+        return score_features(x, self._judge)
+
+    def _judge(self, name: str, value: float) -> tuple[float, float] | None:
+        window = self._values.get(name)
+        if window is None or len(window) < self.warmup:
             return None
-        contributions: dict[str, float] = {}
-        expected: dict[str, float] = {}
-        observed: dict[str, float] = {}
-        for name, value in items:
-            window = self._values.get(name)
-            if window is None or len(window) < self.warmup:
-                continue
-            floor = (
-                self.min_abs_scale.get(name, 0.0)
-                if isinstance(self.min_abs_scale, Mapping)
-                else self.min_abs_scale
-            )
-            history = np.fromiter(window, dtype=float, count=len(window))
-            median = float(np.median(history))
-            if median == 0.0 and np.count_nonzero(history) <= self.sparse_share * len(history):
-                z = exceedance_z(history, value)
-            else:
-                median, scale = robust_location_scale(history, self.min_rel_scale, floor, self.tail)
-                z = abs(value - median) / scale
-            contributions[name] = squash(z, self.z_half)
-            expected[name] = median
-            observed[name] = value
-        if not contributions:
-            return Score(0.0, warm=False)
-        return Score(max(contributions.values()), True, contributions, expected, observed)
+        floor = (
+            self.min_abs_scale.get(name, 0.0)
+            if isinstance(self.min_abs_scale, Mapping)
+            else self.min_abs_scale
+        )
+        history = np.fromiter(window, dtype=float, count=len(window))
+        median = float(np.median(history))
+        if median == 0.0 and np.count_nonzero(history) <= self.sparse_share * len(history):
+            z = exceedance_z(history, value)
+        else:
+            median, scale = robust_location_scale(history, self.min_rel_scale, floor, self.tail)
+            z = abs(value - median) / scale
+        return squash(z, self.z_half), median
 
     def learn_one(self, x: Mapping[str, float], ts_ms: int) -> None:
         """Add the finite features of ``x`` to their rolling windows."""

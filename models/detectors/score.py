@@ -15,7 +15,7 @@ event time passed in, never read from a clock:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -136,3 +136,40 @@ def finite_items(x: Mapping[str, float]) -> list[tuple[str, float]]:
         if math.isfinite(value):
             out.append((name, float(value)))
     return out
+
+
+#: Judges one finite feature: ``(score contribution, expected value)``, or None while the
+#: detector cannot score that feature yet (warm-up, too few peers, ...).
+FeatureJudge = Callable[[str, float], "tuple[float, float] | None"]
+
+
+def score_features(x: Mapping[str, float], judge: FeatureJudge) -> Score | None:
+    """The one opening of the per-feature detectors' ``score_one``.
+
+    None when ``x`` has no finite feature; a cold score when no feature could be judged;
+    else the largest contribution, with every judged feature's contribution, expected
+    and observed value.
+
+    >>> score_features({"a": float("nan")}, lambda name, v: (0.5, 0.0)) is None
+    True
+    >>> score_features({"a": 1.0}, lambda name, v: None).warm
+    False
+    >>> s = score_features({"a": 3.0, "b": 1.0}, lambda name, v: (v / 4, 1.0))
+    >>> s.value, s.contributions, s.expected, s.observed
+    (0.75, {'a': 0.75, 'b': 0.25}, {'a': 1.0, 'b': 1.0}, {'a': 3.0, 'b': 1.0})
+    """
+    items = finite_items(x)
+    if not items:
+        return None
+    contributions: dict[str, float] = {}
+    expected: dict[str, float] = {}
+    observed: dict[str, float] = {}
+    for name, value in items:
+        judged = judge(name, value)
+        if judged is None:
+            continue
+        contributions[name], expected[name] = judged
+        observed[name] = value
+    if not contributions:
+        return Score(0.0, warm=False)
+    return Score(max(contributions.values()), True, contributions, expected, observed)
