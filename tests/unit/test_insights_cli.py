@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from bench.analysis import analysis_bench_command
 from cli.evaluate.insights import insights_command
-from evaluation.insights import _quantile_error, build_scenario
+from evaluation.insights import _quantile_error
 from schemas import RootCauseScope
+from sim.causes import build_scenario
 from sim.marketplace import MarketplaceSim
 
 KEYS = {
