@@ -21,7 +21,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import StreamT, TableT, TopicT
 
 from agents.outputs import dead_letter, persist_durably, send_dead_letters
-from api import readmodel
+from api import readmodel, service_levels
 from api.readmodel import TABLES
 from config.metrics import PipelineMetrics
 from config.settings import Settings
@@ -140,9 +140,9 @@ def fold(model: ReadModel, topic: str, key: str, record: Record) -> tuple[str, A
     elif isinstance(record, RecommendationOutcome):
         new = readmodel.apply_outcome(current, record)
     elif isinstance(record, SloStatus):
-        new = readmodel.apply_slo_status(current, record)
+        new = service_levels.apply_slo_status(current, record)
     elif isinstance(record, TenantBudgetStatus):
-        new = readmodel.apply_budget_status(current, record)
+        new = service_levels.apply_budget_status(current, record)
     elif isinstance(record, AlertAction) and record.kind is AlertActionKind.ACKNOWLEDGE:
         # Acknowledgements live on their alert (same key: the fingerprint).
         name = "fingerprint_to_alert"

@@ -20,7 +20,7 @@ from faust.web import Request
 from pydantic import BaseModel
 
 from agents.outputs import send_durably
-from api import readmodel
+from api import readmodel, service_levels
 from api.agent import ReadModel
 from api.openapi import body_validators, openapi_document
 from api.ranking import rank_placements
@@ -335,11 +335,13 @@ class ApiHandlers:
     async def sla(self, call: Call) -> BaseModel:
         slos = await self.values("slo_to_status", call)
         workloads = await self.values("workload_to_view", call) if slos else {}
-        rows = readmodel.sla_statuses(slos.values(), workloads)
+        rows = service_levels.sla_statuses(slos.values(), workloads)
         return ItemList[SlaStatus](items=rows[: call.params["limit"]])
 
     async def budgets(self, call: Call) -> BaseModel:
-        rows = readmodel.budget_statuses((await self.values("tenant_to_budget", call)).values())
+        rows = service_levels.budget_statuses(
+            (await self.values("tenant_to_budget", call)).values()
+        )
         return ItemList[BudgetStatus](items=rows[: call.params["limit"]])
 
     async def optimize_placement(self, call: Call) -> BaseModel:

@@ -19,7 +19,7 @@ from alerts.rules import DEFAULT_RULES_PATH
 from alerts.signal_rules import BurnRateRule
 from alerts.sla import burn_rate_rules
 from alerts.slo_status import slo_statuses
-from api.readmodel import sla_statuses
+from api.service_levels import sla_statuses
 from schemas import MetricStats, MetricWindow, SloStatus
 
 T0 = 1_700_000_000_000

@@ -10,7 +10,8 @@ from alerts.burn_windows import observe_burn_window
 from alerts.sla import BurnRateTracker, burn_rate_rules
 from alerts.slo_status import slo_statuses
 from api.agent import ReadModel, fold
-from api.readmodel import TABLES, apply_slo_status, sla_statuses
+from api.readmodel import TABLES
+from api.service_levels import apply_slo_status, sla_statuses
 from schemas import MetricStats, MetricWindow, SloStatus, decode, encode
 
 T0 = 1_700_000_000_000
