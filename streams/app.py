@@ -160,6 +160,22 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             partitions=settings.partitions,
         )
 
+    refresh_fleet = register_roles(app, settings, metrics, in_topic, out_topic)
+    register_pages(app, settings, metrics, refresh_fleet)
+    return app
+
+
+def register_roles(
+    app: ComputeperfApp,
+    settings: Settings,
+    metrics: PipelineMetrics,
+    in_topic: Callable[[str], Any],
+    out_topic: Callable[[str, type[Any]], Any],
+) -> Callable[[], None] | None:
+    """Register the agents, tables and timers of every role in ``settings.agents``.
+
+    Returns the fleet gauges' refresh (for ``/metrics``) when the ``fleet`` role runs.
+    """
     metrics_topic = out_topic("perf.metrics", MetricWindow)
     alerts_topic = out_topic("perf.alerts", Alert)
     dlq_topic = out_topic("perf.dlq", DeadLetter)
@@ -274,6 +290,17 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
             app, settings=settings, model=read_model, metrics=metrics, dlq_topic=dlq_topic
         )
         register_api(app, settings=settings, model=read_model, metrics=metrics, out_topic=out_topic)
+    return refresh_fleet
+
+
+def register_pages(
+    app: ComputeperfApp,
+    settings: Settings,
+    metrics: PipelineMetrics,
+    refresh_fleet: Callable[[], None] | None,
+) -> None:
+    """``/metrics`` (Prometheus), ``/healthz`` (up) and ``/readyz`` (tables recovered)."""
+    roles = settings.agent_set
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
@@ -294,5 +321,3 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         if recovery.completed.is_set():
             return web.json({"status": "ready"})
         return web.json({"status": "recovering"}, status=503)
-
-    return app
