@@ -16,7 +16,7 @@ that knows the simulator's ground truth (:class:`~evaluation.schedulers.BestValu
 Pinned on a short, small day (a regression breaks the doctest; the full-day figures are
 in docs/architecture.md):
 
->>> r = evaluate_closed_loop(seed=3, providers=16, hours=4)
+>>> r = evaluate_closed_loop(seed=3, providers=16, hours=4, scenario="uniform")
 >>> print(f"perf/$ {r['perf_per_dollar_gain']:+.1%}, "
 ...       f"SLA-violation minutes {-r['sla_violation_reduction']:+.1%}, "
 ...       f"oracle perf/$ {r['oracle_perf_per_dollar_gain']:+.1%}")
@@ -25,6 +25,7 @@ perf/$ +1.7%, SLA-violation minutes -11.8%, oracle perf/$ +4.0%
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from config.settings import DEFAULT_POLICIES_PATH
@@ -46,6 +47,7 @@ from sim.market_day import (
 )
 from sim.market_state import Action, MarketView, Placement
 from sim.marketplace import ProviderProfile
+from sim.scenario import Scenario, load_scenario
 from workflow.policy import PolicyBook
 
 __all__ = ["Scheduler", "evaluate_closed_loop", "run_day"]
@@ -248,10 +250,11 @@ def evaluate_closed_loop(
     seed: int,
     providers: int = 40,
     hours: int = 24,
-    load: float = 0.7,
-    incidents_per_provider: float = 0.75,
+    load: float | None = None,
+    incidents_per_provider: float | None = None,
     policies: PolicyBook | None = None,
     config: EngineConfig | None = None,
+    scenario: str | Path | Scenario = "p2p",
 ) -> dict[str, Any]:
     """The same day with the engine in the loop and with cheapest-first alone.
 
@@ -261,9 +264,21 @@ def evaluate_closed_loop(
     included). A third arm, ``best_value_oracle`` (:class:`~evaluation.schedulers.
     BestValueOracle`: best true perf per dollar first, with the simulator's ground truth),
     is a reference for what placement alone can buy in this market;
-    ``oracle_perf_per_dollar_gain`` is its gain over cheapest-first.
+    ``oracle_perf_per_dollar_gain`` is its gain over cheapest-first. The upper reference
+    is ``hindsight_oracle`` (:class:`~evaluation.schedulers.HindsightOracle`: every host's
+    true speed and outages of the whole day, SLAs first); ``share_of_hindsight_gain`` is
+    the engine's gain over its gain. ``greedy_best_fit`` places by listed value.
+
+    ``scenario`` is a name of :data:`sim.scenario.SCENARIOS`, a YAML path or a
+    :class:`~sim.scenario.Scenario`; ``load`` and ``incidents_per_provider`` default to
+    the scenario's.
     """
-    day = generate_day(seed, providers, hours, load, incidents_per_provider)
+    market = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    load = market.gpu_load if load is None else load
+    incidents = market.incidents_per_provider
+    if incidents_per_provider is not None:
+        incidents = incidents_per_provider
+    day = generate_day(seed, providers, hours, load, incidents, scenario=market)
     config = config or EngineConfig()
     book = policies or PolicyBook.load(DEFAULT_POLICIES_PATH)
     engine = run_day(
@@ -288,6 +303,7 @@ def evaluate_closed_loop(
     return {
         "seed": seed,
         "scenario": {
+            "name": market.name,
             "providers": providers,
             "hours": hours,
             "load": load,
