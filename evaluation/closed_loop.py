@@ -20,7 +20,7 @@ in docs/architecture.md):
 >>> print(f"perf/$ {r['perf_per_dollar_gain']:+.1%}, "
 ...       f"SLA-violation minutes {-r['sla_violation_reduction']:+.1%}, "
 ...       f"oracle perf/$ {r['oracle_perf_per_dollar_gain']:+.1%}")
-perf/$ +1.7%, SLA-violation minutes -11.8%, oracle perf/$ +4.0%
+perf/$ +1.6%, SLA-violation minutes -10.8%, oracle perf/$ +4.0%
 """
 
 from __future__ import annotations

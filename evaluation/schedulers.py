@@ -41,7 +41,7 @@ from optimizers.plan import (
     prior_estimator,
 )
 from optimizers.problem import PlacementProblem, ProviderCapacity
-from optimizers.reliability import HostLedger
+from optimizers.reliability import HostLedger, HostRecord
 from schemas import (
     SLA,
     ProviderInfo,
@@ -122,6 +122,8 @@ def snapshot_of(
         pending={w.workload_id: spec_of(w) for w in waiting},
         running={wid: (pl.provider_id, spec_of(w)) for wid, (w, pl) in view.running.items()},
         hosts=ledger.records() if ledger is not None else {},
+        unseen_host=ledger.fleet_record() if ledger is not None else HostRecord(),
+        cohort_ratio=ledger.cohort_ratios() if ledger is not None else {},
     )
 
 
@@ -397,7 +399,8 @@ class EngineScheduler:
         pid = provider.provider_id
         # What the listing does not explain (slow or over-stated host, incidents) is the
         # host's ratio: the prediction error fed back into the estimator.
-        self.ledger.observe_throughput(pid, tput, _listed(workload, provider))
+        cohort = f"{provider.gpu.name}/{workload.workload_type.value}"
+        self.ledger.observe_throughput(pid, tput, _listed(workload, provider), cohort)
         for outcome in self.tracker.observe(
             workload.workload_id, pid, ts_ms, tput, cost_usd_per_hour
         ):

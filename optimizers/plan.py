@@ -87,6 +87,10 @@ class Snapshot:
     running: dict[str, tuple[str, WorkloadSpec]]  # workload id -> (provider id, spec)
     # What was observed of each host (measured vs listed speed, reliability); none: face value.
     hosts: dict[str, HostRecord] = field(default_factory=dict)
+    # What a host not in ``hosts`` is taken for (the fleet's observed error; default: none).
+    unseen_host: HostRecord = field(default_factory=HostRecord)
+    # Measured / estimated throughput per "<gpu model>/<workload type>" (none: 1).
+    cohort_ratio: dict[str, float] = field(default_factory=dict)
 
     @property
     def running_gpus(self) -> dict[str, int]:
@@ -166,22 +170,27 @@ def model_estimator(path: Path) -> EstimatorFactory:
 
 
 def with_hosts(estimator: EstimatorFactory) -> EstimatorFactory:
-    """``estimator`` corrected by what was observed of each host (:class:`HostRecord`).
-
-    Every estimate (value and interval) is scaled by the host's ratio of measured to
-    expected throughput times its reliability: a listing that over-states its hardware,
-    or a host that drops jobs, is worth less than its GPU model says.
+    """``estimator`` corrected by what was observed: each estimate (value and interval)
+    times its cohort's ratio (GPU model and workload type, :attr:`Snapshot.cohort_ratio`)
+    and the host's measured / expected throughput ratio (:class:`HostRecord`): a listing
+    that over-states its hardware is worth less than its GPU model says.
     """
 
     def factory(spec_by_id: Mapping[str, WorkloadSpec], snapshot: Snapshot) -> EstimateMany:
         inner = estimator(spec_by_id, snapshot)
-        if not snapshot.hosts:
+        if (
+            not snapshot.hosts
+            and not snapshot.cohort_ratio
+            and snapshot.unseen_host == HostRecord()
+        ):
             return inner
 
         def estimate(pairs: Sequence[Pair]) -> list[Interval]:
             out: list[Interval] = []
-            for (_w, p), est in zip(pairs, inner(pairs), strict=True):
-                f = snapshot.hosts.get(p.provider_id, HostRecord()).factor
+            for (w, p), est in zip(pairs, inner(pairs), strict=True):
+                kind = spec_by_id[w.workload_id].workload_type.value
+                f = snapshot.cohort_ratio.get(f"{p.gpu_model}/{kind}", 1.0)
+                f *= snapshot.hosts.get(p.provider_id, snapshot.unseen_host).throughput_ratio
                 out.append(Estimate(est.value * f, est.low * f, est.high * f))
             return out
 
@@ -213,9 +222,14 @@ PLAN_WEIGHTS = ObjectiveWeights(perf=1.0, cost=0.0, place=2.0)
 
 
 def score_options(
-    problem: PlacementProblem, matrix: np.ndarray, slas: Mapping[str, SLA]
+    problem: PlacementProblem,
+    matrix: np.ndarray,
+    slas: Mapping[str, SLA],
+    reliability: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Predicted perf per dollar of each option, the SLA as a penalty (see :data:`SLA_PENALTY`).
+    """Predicted perf per dollar of each option, the SLA as a penalty (see :data:`SLA_PENALTY`),
+    times each provider's reliability (the share of the time a job is expected to keep
+    running there: an interrupted job pays for work it loses).
 
     >>> p = PlacementProblem((ProviderCapacity("a", "r", "g", 1, 80.0, 2.0),),
     ...     (PendingWorkload("w", "t", 1, 8.0),), [[4.0]])
@@ -228,6 +242,8 @@ def score_options(
     gpus = np.array([w.gpus for w in problem.workloads], dtype=np.float64)[:, None]
     cost = gpus * problem.columns.price_usd_per_gpu_hour[None, :]
     ppd = matrix / np.maximum(cost, 1e-9)
+    if reliability is not None:
+        ppd = ppd * reliability[None, :]
     scored: np.ndarray = np.where(matrix >= sla, ppd, ppd * SLA_PENALTY)
     return scored
 
@@ -319,7 +335,7 @@ def plan_migrations_of(
         # its GPU model's best price is rebalancing, which placement does for new work.
         unhealthy = (
             health_factor(home, snapshot.health.get(pid)) < 1.0
-            or snapshot.hosts.get(pid, HostRecord()).factor < UNDER_DELIVERING
+            or snapshot.hosts.get(pid, snapshot.unseen_host).factor < UNDER_DELIVERING
         )
         overpriced = home.price_usd_per_gpu_hour > cheapest.get(home.gpu_model, math.inf)
         if unhealthy or overpriced:
@@ -443,8 +459,11 @@ def plan_batch(
     matrix, table = estimate_feasible(estimate, workloads, providers)
     slas: dict[str, SLA] = {rid: spec.sla for rid, spec in spec_by_id.items()}
     shell = PlacementProblem(providers, workloads, matrix)
+    reliability = np.array(
+        [snapshot.hosts.get(p.provider_id, snapshot.unseen_host).reliability for p in providers]
+    )
     problem = PlacementProblem(
-        providers, workloads, score_options(shell, matrix, slas), weights=PLAN_WEIGHTS
+        providers, workloads, score_options(shell, matrix, slas, reliability), weights=PLAN_WEIGHTS
     )
     placer = CpSatPlacer(
         time_limit_s=time_limit_s,

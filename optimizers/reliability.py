@@ -4,19 +4,22 @@ A listing says "H100"; what a job gets there depends on the host (thermal limits
 lanes, host CPU and disk) and on whether the host stays up. :class:`HostLedger` keeps,
 per provider, an exponentially weighted ratio of *measured* throughput to what the
 estimator expected from the listing (over-stated hardware and slow hosts show up as a
-ratio below 1), and a reliability: the share of observed time the host was up and kept
-its jobs (heartbeat gaps and interruptions count against it, with a Beta prior so a new
-host is neither trusted nor condemned). The planner (:mod:`optimizers.plan`) multiplies
-each estimate by :meth:`HostRecord.factor`. Pure: time is passed in.
+ratio below 1; the estimator's own error per GPU model and workload type is learned
+apart, over all hosts of a cohort), and a reliability: the share of observed time the
+host was up and kept its jobs (heartbeat gaps and interruptions count against it, with
+a Beta prior so a new host is neither trusted nor condemned). The planner
+(:mod:`optimizers.plan`) multiplies each throughput estimate by the cohort's and the
+host's ratio, and scores each option's perf per dollar times the host's reliability. Pure: time is passed in.
 
 >>> ledger = HostLedger()
 >>> for k in range(30):
-...     ledger.observe_throughput("p1", measured=0.7, expected=1.0)
->>> ledger.observe_interruption("p1")
->>> r = ledger.record("p1")
->>> round(r.throughput_ratio, 2), round(r.reliability, 2), round(r.factor, 2)
-(0.7, 0.83, 0.58)
->>> ledger.record("unknown").factor
+...     ledger.observe_throughput("slow", measured=0.7, expected=1.0, cohort="H100 80GB/training")
+...     ledger.observe_throughput("fast", measured=1.0, expected=1.0, cohort="H100 80GB/training")
+>>> ledger.observe_interruption("slow")
+>>> slow, fast = ledger.record("slow"), ledger.record("fast")
+>>> round(slow.throughput_ratio / fast.throughput_ratio, 2), round(slow.reliability, 2)
+(0.7, 0.83)
+>>> ledger.record("new").reliability
 1.0
 """
 
@@ -81,16 +84,43 @@ class HostLedger:
     prior_up: float = 20.0
     prior_down: float = 1.0
     interruption_weight: float = 3.0
+    _fleet_ratio: float | None = None
+    _cohort: dict[str, float] = field(default_factory=dict)
     _ratio: dict[str, float] = field(default_factory=dict)
     _up: dict[str, float] = field(default_factory=dict)
     _down: dict[str, float] = field(default_factory=dict)
 
-    def observe_throughput(self, provider_id: str, measured: float, expected: float) -> None:
-        """A running job's measured throughput against the estimate for the listing."""
+    def observe_throughput(
+        self, provider_id: str, measured: float, expected: float, cohort: str = ""
+    ) -> None:
+        """A running job's measured throughput against the estimate for the listing.
+
+        ``cohort`` (e.g. ``"A100 80GB/training"``) is the estimator's error for a GPU
+        model and workload type, learned over every host of it (:meth:`cohort_ratios`);
+        what it does not explain is the host's own ratio.
+        """
         if not (expected > 0 and math.isfinite(measured) and measured >= 0):
             return
-        old = self._ratio.get(provider_id, 1.0)
-        self._ratio[provider_id] = old + self.alpha * (measured / expected - old)
+        # Slower for shared ratios: one host must not swing what every host is taken for.
+        shared = self.alpha / 10.0
+        raw = measured / expected
+        old = self._cohort.get(cohort, raw)
+        self._cohort[cohort] = old + shared * (raw - old)
+        ratio = raw / self._cohort[cohort] if self._cohort[cohort] > 0 else raw
+        fleet = ratio if self._fleet_ratio is None else self._fleet_ratio
+        self._fleet_ratio = fleet + shared * (ratio - fleet)
+        old = self._ratio.get(provider_id, fleet)
+        self._ratio[provider_id] = old + self.alpha * (ratio - old)
+
+    def cohort_ratios(self) -> dict[str, float]:
+        """Measured / expected per cohort (the estimator's systematic error by GPU and type).
+
+        >>> ledger = HostLedger()
+        >>> ledger.observe_throughput("p1", 0.8, 1.0, cohort="L4 24GB/inference")
+        >>> ledger.cohort_ratios(), ledger.record("p1").throughput_ratio
+        ({'L4 24GB/inference': 0.8}, 1.0)
+        """
+        return dict(sorted(self._cohort.items()))
 
     def observe_heartbeat(self, provider_id: str, up: bool) -> None:
         """One heartbeat interval of a provider: up, or a gap (offline)."""
@@ -102,12 +132,27 @@ class HostLedger:
         self._down[provider_id] = self._down.get(provider_id, 0.0) + self.interruption_weight
 
     def record(self, provider_id: str) -> HostRecord:
-        """What is known of ``provider_id`` (the prior when nothing is)."""
+        """What is known of ``provider_id`` (:meth:`fleet_record` when nothing is)."""
+        if provider_id not in self._ratio and provider_id not in self._up | self._down:
+            return self.fleet_record()
         up = self.prior_up + self._up.get(provider_id, 0.0)
         down = self.prior_down + self._down.get(provider_id, 0.0)
-        # The prior alone means "no evidence": the listing at face value.
-        reliability = 1.0 if provider_id not in self._up | self._down else up / (up + down)
-        return HostRecord(self._ratio.get(provider_id, 1.0), reliability)
+        ratio = self._ratio.get(provider_id, self.fleet_record().throughput_ratio)
+        return HostRecord(ratio, up / (up + down))
+
+    def fleet_record(self) -> HostRecord:
+        """What a host never observed is taken for: the fleet's host ratio (beyond the
+        cohorts' error) and the listing's reliability at face value.
+
+        >>> ledger = HostLedger()
+        >>> ledger.fleet_record().factor
+        1.0
+        >>> ledger.observe_throughput("p1", 0.5, 1.0, cohort="g/t")
+        >>> ledger.observe_throughput("p2", 1.0, 1.0, cohort="g/t")
+        >>> 1.0 < ledger.record("p2").throughput_ratio and ledger.record("p3").throughput_ratio > 1
+        True
+        """
+        return HostRecord(1.0 if self._fleet_ratio is None else self._fleet_ratio, 1.0)
 
     def records(self) -> dict[str, HostRecord]:
         """Records of every host observed so far."""

@@ -235,13 +235,17 @@ class PolicyDemoter:
     max_under_rate : float
         Demote when more than this fraction of the remembered outcomes under-delivered.
 
+    Outcomes are judged one per provider (its latest in the window): several actions
+    that met one bad host are one piece of evidence about that host (which the host
+    ledger, :mod:`optimizers.reliability`, learns), not about the policy.
+
     Examples
     --------
     >>> from workflow.policy import Policy
     >>> book = PolicyBook(policies=(Policy(kind="migrate", mode="auto"),))
     >>> demoter = PolicyDemoter(window=4, min_outcomes=2)
-    >>> bad = AppliedAction("r", "w", "p", ("*", "migrate"), 0, 100.0, 1.0)
-    >>> for _ in range(2):
+    >>> for host in ("p1", "p2"):
+    ...     bad = AppliedAction("r", "w", host, ("*", "migrate"), 0, 100.0, 1.0)
     ...     book = demoter.record(Outcome(bad, 1, 50.0, 1.0, 0.0, 10), book)
     >>> book.policy_for("t", "migrate").mode.value, demoter.demoted
     ('manual', [('*', 'migrate')])
@@ -258,15 +262,17 @@ class PolicyDemoter:
         self.min_outcomes = min_outcomes
         self.tolerance = tolerance
         self.max_under_rate = max_under_rate
-        self._recent: dict[tuple[str, str], deque[bool]] = {}
+        self._recent: dict[tuple[str, str], deque[tuple[str, bool]]] = {}
         self.demoted: list[tuple[str, str]] = []
 
     def record(self, outcome: Outcome, book: PolicyBook) -> PolicyBook:
         """Remember ``outcome``; returns ``book``, with its policy demoted if it must be."""
         key = outcome.action.policy_key
         recent = self._recent.setdefault(key, deque(maxlen=self.window))
-        recent.append(outcome.throughput_error < -self.tolerance)
-        if len(recent) < self.min_outcomes or sum(recent) / len(recent) <= self.max_under_rate:
+        recent.append((outcome.action.provider_id, outcome.throughput_error < -self.tolerance))
+        by_host = dict(recent)  # the latest outcome of each provider
+        under = sum(by_host.values())
+        if len(by_host) < self.min_outcomes or under / len(by_host) <= self.max_under_rate:
             return book
         policy = book.policy_for(*key)
         if policy.key != key or policy.mode is not ApprovalMode.AUTO:

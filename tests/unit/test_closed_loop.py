@@ -282,8 +282,8 @@ def test_closed_loop_engine_proposes_exactly_what_the_live_core_proposes(day: Ma
 
 
 # ------------------------------------------------------------------ validation
-def action(pred: float = 100.0, sla: float | None = 60.0) -> AppliedAction:
-    return AppliedAction("r1", "w1", "p2", ("*", "migrate"), 1_000, pred, 2.0, sla)
+def action(pred: float = 100.0, sla: float | None = 60.0, host: str = "p2") -> AppliedAction:
+    return AppliedAction("r1", "w1", host, ("*", "migrate"), 1_000, pred, 2.0, sla)
 
 
 def test_tracker_settles_after_window_and_ignores_other_providers_and_nan() -> None:
@@ -309,18 +309,28 @@ def test_tracker_drops_windows_too_short_to_judge() -> None:
 
 def test_demoter_needs_enough_bad_outcomes_and_only_demotes_auto() -> None:
     book = PolicyBook(policies=(Policy(kind="migrate", mode="auto"),))
-    demoter = PolicyDemoter(window=4, min_outcomes=3, tolerance=0.2, max_under_rate=0.5)
-    good = Outcome(action(), 2, 95.0, 2.0, 0.0, 10)
-    bad = Outcome(action(), 2, 60.0, 2.0, 0.0, 10)
-    for o in (good, bad, good, bad):
+    demoter = PolicyDemoter(window=6, min_outcomes=3, tolerance=0.2, max_under_rate=0.5)
+
+    def good(host: str) -> Outcome:
+        return Outcome(action(host=host), 2, 95.0, 2.0, 0.0, 10)
+
+    def bad(host: str) -> Outcome:
+        return Outcome(action(host=host), 2, 60.0, 2.0, 0.0, 10)
+
+    for o in (good("a"), bad("b"), good("c"), good("d")):
         book = demoter.record(o, book)
     assert book.policy_for("t", "migrate").mode.value == "auto" and demoter.demoted == []
-    for o in (bad, bad, bad):
+    # One bad host is evidence about the host, not the policy: counted once (4 of the
+    # last 6 outcomes under-delivered, 1 of their 3 hosts).
+    for _ in range(4):
+        book = demoter.record(bad("b"), book)
+    assert book.policy_for("t", "migrate").mode.value == "auto" and demoter.demoted == []
+    for o in (bad("e"), bad("f"), bad("g")):
         book = demoter.record(o, book)
     assert book.policy_for("t", "migrate").mode.value == "manual"
     manual = PolicyBook(policies=(Policy(kind="migrate", mode="manual"),))
-    for _ in range(5):
-        manual = demoter.record(bad, manual)
+    for host in "hijkl":
+        manual = demoter.record(bad(host), manual)
     assert demoter.demoted == [("*", "migrate")]
 
 
