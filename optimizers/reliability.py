@@ -9,7 +9,8 @@ apart, over all hosts of a cohort), and a reliability: the share of observed tim
 host was up and kept its jobs (heartbeat gaps and interruptions count against it, with
 a Beta prior so a new host is neither trusted nor condemned). The planner
 (:mod:`optimizers.plan`) multiplies each throughput estimate by the cohort's and the
-host's ratio, and scores each option's perf per dollar times the host's reliability. Pure: time is passed in.
+host's ratio, and scores each option's perf per dollar times the host's reliability.
+Pure: time is passed in.
 
 >>> ledger = HostLedger()
 >>> for k in range(30):
