@@ -34,15 +34,17 @@ from optimizers.baselines import cheapest_first
 from optimizers.capacity import ProviderHealth, pending_replicas, provider_capacities, replica_ids
 from optimizers.migration import RunningWorkload, plan_migrations
 from optimizers.placement import CpSatPlacer
-from optimizers.problem import PendingWorkload, PlacementProblem, ProviderCapacity
+from optimizers.problem import ObjectiveWeights, PendingWorkload, PlacementProblem, ProviderCapacity
 from optimizers.recommend import (
     Estimate,
     Interval,
     migration_recommendations,
     placement_recommendations,
 )
+from optimizers.reliability import HostRecord
 from optimizers.result import Unplaced
 from schemas import SLA, ProviderInfo, ProviderStatus, Recommendation, WorkloadSpec
+from schemas.gpus import BASE_THROUGHPUT_PER_GPU
 
 __all__ = [
     "PRIOR_SPREAD",
@@ -53,10 +55,16 @@ __all__ = [
     "estimate_feasible",
     "health_factor",
     "model_estimator",
+    "placement_instance",
     "plan_batch",
     "plan_migrations_of",
     "prior_estimator",
+    "score_options",
+    "with_hosts",
 ]
+
+#: A host whose observed factor (:class:`HostRecord`) is below this counts as degraded.
+UNDER_DELIVERING = 0.85
 
 #: Relative half-width of the prior's interval (the prior knows the GPU, not the host).
 PRIOR_SPREAD = 1.5
@@ -77,6 +85,12 @@ class Snapshot:
     health: dict[str, ProviderHealth]
     pending: dict[str, WorkloadSpec]
     running: dict[str, tuple[str, WorkloadSpec]]  # workload id -> (provider id, spec)
+    # What was observed of each host (measured vs listed speed, reliability); none: face value.
+    hosts: dict[str, HostRecord] = field(default_factory=dict)
+    # What a host not in ``hosts`` is taken for (the fleet's observed error; default: none).
+    unseen_host: HostRecord = field(default_factory=HostRecord)
+    # Measured / estimated throughput per "<gpu model>/<workload type>" (none: 1).
+    cohort_ratio: dict[str, float] = field(default_factory=dict)
 
     @property
     def running_gpus(self) -> dict[str, int]:
@@ -103,7 +117,9 @@ class BatchPlan:
 
 
 def prior_estimator(spec_by_id: Mapping[str, WorkloadSpec], snapshot: Snapshot) -> EstimateMany:
-    """Estimates from the GPU catalogue prior (relative speed x ``gpus ** 0.92``)."""
+    """Estimates from the GPU catalogue prior, in the workload type's throughput unit
+    (relative speed x the A100 80GB's throughput per GPU x ``gpus ** 0.92``), so they
+    compare with SLAs and with a saved model's estimates."""
     from models.prediction_features import default_feature_spec
 
     prior = default_feature_spec().gpu_prior
@@ -111,8 +127,9 @@ def prior_estimator(spec_by_id: Mapping[str, WorkloadSpec], snapshot: Snapshot) 
     def estimate(pairs: Sequence[Pair]) -> list[Interval]:
         out: list[Interval] = []
         for w, p in pairs:
-            kind = spec_by_id[w.workload_id].workload_type.value
-            value = prior.get(p.gpu_model, {}).get(kind, 0.0) * w.gpus**0.92
+            kind = spec_by_id[w.workload_id].workload_type
+            relative = prior.get(p.gpu_model, {}).get(kind.value, 0.0)
+            value = relative * BASE_THROUGHPUT_PER_GPU[kind] * w.gpus**0.92
             out.append(Estimate(value, value / PRIOR_SPREAD, value * PRIOR_SPREAD))
         return out
 
@@ -150,6 +167,85 @@ def model_estimator(path: Path) -> EstimatorFactory:
         return estimate
 
     return factory
+
+
+def with_hosts(estimator: EstimatorFactory) -> EstimatorFactory:
+    """``estimator`` corrected by what was observed: each estimate (value and interval)
+    times its cohort's ratio (GPU model and workload type, :attr:`Snapshot.cohort_ratio`)
+    and the host's measured / expected throughput ratio (:class:`HostRecord`): a listing
+    that over-states its hardware is worth less than its GPU model says.
+    """
+
+    def factory(spec_by_id: Mapping[str, WorkloadSpec], snapshot: Snapshot) -> EstimateMany:
+        inner = estimator(spec_by_id, snapshot)
+        if (
+            not snapshot.hosts
+            and not snapshot.cohort_ratio
+            and snapshot.unseen_host == HostRecord()
+        ):
+            return inner
+
+        def estimate(pairs: Sequence[Pair]) -> list[Interval]:
+            out: list[Interval] = []
+            for (w, p), est in zip(pairs, inner(pairs), strict=True):
+                kind = spec_by_id[w.workload_id].workload_type.value
+                f = snapshot.cohort_ratio.get(f"{p.gpu_model}/{kind}", 1.0)
+                f *= snapshot.hosts.get(p.provider_id, snapshot.unseen_host).throughput_ratio
+                out.append(Estimate(est.value * f, est.low * f, est.high * f))
+            return out
+
+        return estimate
+
+    return factory
+
+
+def placement_instance(
+    snapshot: Snapshot,
+) -> tuple[tuple[ProviderCapacity, ...], tuple[PendingWorkload, ...], dict[str, WorkloadSpec]]:
+    """Providers with room, pending replicas (by workload id) and each replica's spec.
+
+    The one place a snapshot becomes a placement instance: the planner and the closed
+    loop's reference arms all build on it.
+    """
+    providers = provider_capacities(snapshot.catalog, snapshot.health, snapshot.running_gpus)
+    pending = sorted(snapshot.pending.items())
+    workloads = pending_replicas(pending)
+    spec_by_id = {rid: spec for wid, spec in pending for rid in replica_ids(wid, spec.replicas)}
+    return providers, workloads, spec_by_id
+
+
+#: Perf per dollar, placements scored: an option predicted below the workload's SLA
+#: throughput counts at this share of its perf per dollar (steers away, still places).
+SLA_PENALTY = 0.2
+#: The solver maximises the score (perf per dollar, cost already inside) + a placement bonus.
+PLAN_WEIGHTS = ObjectiveWeights(perf=1.0, cost=0.0, place=2.0)
+
+
+def score_options(
+    problem: PlacementProblem,
+    matrix: np.ndarray,
+    slas: Mapping[str, SLA],
+    reliability: np.ndarray | None = None,
+) -> np.ndarray:
+    """Predicted perf per dollar of each option, the SLA as a penalty (see :data:`SLA_PENALTY`),
+    times each provider's reliability (the share of the time a job is expected to keep
+    running there: an interrupted job pays for work it loses).
+
+    >>> p = PlacementProblem((ProviderCapacity("a", "r", "g", 1, 80.0, 2.0),),
+    ...     (PendingWorkload("w", "t", 1, 8.0),), [[4.0]])
+    >>> score_options(p, np.array([[4.0]]), {"w": SLA(min_throughput=5.0)}).tolist()
+    [[0.4]]
+    """
+    sla = np.array(
+        [(slas.get(w.workload_id) or SLA()).min_throughput or 0.0 for w in problem.workloads]
+    )[:, None]
+    gpus = np.array([w.gpus for w in problem.workloads], dtype=np.float64)[:, None]
+    cost = gpus * problem.columns.price_usd_per_gpu_hour[None, :]
+    ppd = matrix / np.maximum(cost, 1e-9)
+    if reliability is not None:
+        ppd = ppd * reliability[None, :]
+    scored: np.ndarray = np.where(matrix >= sla, ppd, ppd * SLA_PENALTY)
+    return scored
 
 
 def estimate_feasible(
@@ -234,16 +330,20 @@ def plan_migrations_of(
         home = snapshot.catalog.get(pid)
         if spec.replicas != 1 or home is None:
             continue
-        # Only degraded or overpriced hosts are looked at: a move off a healthy host at
+        # Only degraded, under-delivering or overpriced hosts are looked at: a move off a
+        # healthy host at
         # its GPU model's best price is rebalancing, which placement does for new work.
-        unhealthy = health_factor(home, snapshot.health.get(pid)) < 1.0
+        unhealthy = (
+            health_factor(home, snapshot.health.get(pid)) < 1.0
+            or snapshot.hosts.get(pid, snapshot.unseen_host).factor < UNDER_DELIVERING
+        )
         overpriced = home.price_usd_per_gpu_hour > cheapest.get(home.gpu_model, math.inf)
         if unhealthy or overpriced:
             running[wid] = (pid, spec)
     if not running:
         return []
     specs = {wid: spec for wid, (_pid, spec) in running.items()}
-    estimate = estimator(specs, snapshot)
+    estimate = with_hosts(estimator)(specs, snapshot)
     homes = []
     for wid, (pid, spec) in running.items():
         info = snapshot.catalog[pid]
@@ -324,39 +424,57 @@ def plan_batch(
     estimator: EstimatorFactory = prior_estimator,
     migration_horizon_h: float = 4.0,
     migration_downtime_s: float = 300.0,
+    num_workers: int = 2,
+    deterministic: bool = False,
 ) -> BatchPlan:
     """Place the snapshot's pending workloads; build proposals and unplaced reasons; then
     propose migrations of running workloads onto the GPUs the placements leave free.
 
-    Pure and blocking: the agent runs it in an executor.
+    Estimates are corrected by the snapshot's host records (:func:`with_hosts`); CP-SAT
+    maximises predicted perf per dollar with the SLA as a penalty (:func:`score_options`).
+    Pure and blocking: the agent runs it in an executor; the closed loop
+    (:mod:`evaluation.schedulers`) calls it as it is.
     """
-    providers = provider_capacities(snapshot.catalog, snapshot.health, snapshot.running_gpus)
-    pending = sorted(snapshot.pending.items())
-    workloads = pending_replicas(pending)
-    spec_by_id = {rid: spec for wid, spec in pending for rid in replica_ids(wid, spec.replicas)}
+    providers, workloads, spec_by_id = placement_instance(snapshot)
+
+    def migrations(targets: tuple[ProviderCapacity, ...]) -> list[Recommendation]:
+        return plan_migrations_of(
+            snapshot,
+            targets,
+            estimator,
+            ttl_ms=ttl_ms,
+            horizon_h=migration_horizon_h,
+            downtime_s=migration_downtime_s,
+        )
+
     if not workloads:
         return BatchPlan(
             proposals=[],
             unplaced=[],
-            migrations=plan_migrations_of(
-                snapshot,
-                providers,
-                estimator,
-                ttl_ms=ttl_ms,
-                horizon_h=migration_horizon_h,
-                downtime_s=migration_downtime_s,
-            ),
+            migrations=migrations(providers),
             providers=len(providers),
             running=frozenset(snapshot.running),
         )
-    estimate = estimator(spec_by_id, snapshot)
+    estimate = with_hosts(estimator)(spec_by_id, snapshot)
     matrix, table = estimate_feasible(estimate, workloads, providers)
-    problem = PlacementProblem(providers, workloads, matrix)
-    result = CpSatPlacer(time_limit_s=time_limit_s, seed=seed).solve(problem)
-    baseline = cheapest_first(problem).assignments
     slas: dict[str, SLA] = {rid: spec.sla for rid, spec in spec_by_id.items()}
+    shell = PlacementProblem(providers, workloads, matrix)
+    reliability = np.array(
+        [snapshot.hosts.get(p.provider_id, snapshot.unseen_host).reliability for p in providers]
+    )
+    problem = PlacementProblem(
+        providers, workloads, score_options(shell, matrix, slas, reliability), weights=PLAN_WEIGHTS
+    )
+    placer = CpSatPlacer(
+        time_limit_s=time_limit_s,
+        seed=seed,
+        num_workers=num_workers,
+        deterministic=deterministic,
+    )
+    result = placer.solve(problem)
+    baseline = cheapest_first(problem).assignments
     proposals = placement_recommendations(
-        problem,
+        shell,
         result.assignments,
         baseline,
         _lookup(table, estimate),
@@ -376,14 +494,7 @@ def plan_batch(
     return BatchPlan(
         proposals=proposals,
         unplaced=list(result.unplaced),
-        migrations=plan_migrations_of(
-            snapshot,
-            left,
-            estimator,
-            ttl_ms=ttl_ms,
-            horizon_h=migration_horizon_h,
-            downtime_s=migration_downtime_s,
-        ),
+        migrations=migrations(left),
         running=frozenset(snapshot.running),
         status=result.status,
         wall_time_s=result.wall_time_s,

@@ -36,6 +36,7 @@ from schemas import WorkloadType
 from schemas.gpus import BASE_THROUGHPUT_PER_GPU, GPU_MODELS, GpuModel
 from sim.incidents import NO_EFFECTS, Effects, Incident, IncidentKind, effects_at
 from sim.marketplace import MarketplaceSim, ProviderProfile
+from sim.scenario import Scenario, apply_scenario
 
 __all__ = [
     "DAY_START_MS",
@@ -161,6 +162,7 @@ def generate_day(
     load: float = 0.7,
     incidents_per_provider: float = 0.75,
     start_ms: int = DAY_START_MS,
+    scenario: Scenario | None = None,
 ) -> MarketDay:
     """A reproducible day: same arguments, same day.
 
@@ -178,12 +180,21 @@ def generate_day(
         Expected incidents per provider over the day (20 min to 4 h each, any kind).
     start_ms : int
         Start of the day, UTC epoch milliseconds.
+    scenario : Scenario or None
+        Host speed, prices and outages of the market (:mod:`sim.scenario`); None: the
+        simulator's fleet as it is (the ``uniform`` scenario). Load and incident rate are
+        the arguments above (the caller takes them from the scenario).
     """
     fleet = tuple(MarketplaceSim(seed=seed, providers=providers, workloads=0).provider_profiles)
-    rng = np.random.default_rng([seed, 99])
     end_ms = start_ms + hours * 3_600_000
+    outages: tuple[Incident, ...] = ()
+    if scenario is not None:
+        fleet, outages = apply_scenario(scenario, fleet, seed, start_ms, end_ms)
+    rng = np.random.default_rng([seed, 99])
     workloads = _workloads(rng, fleet, start_ms, end_ms, load)
     incidents = _incidents(rng, fleet, start_ms, end_ms, incidents_per_provider)
+    if outages:
+        incidents = tuple(sorted(incidents + outages, key=lambda i: (i.start_ms, i.provider_id)))
     return MarketDay(seed, start_ms, end_ms, fleet, workloads, incidents)
 
 

@@ -18,7 +18,6 @@ the error fed back to the predictor (realised / predicted per provider).
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 from workflow.policy import ApprovalMode, PolicyBook
@@ -226,22 +225,28 @@ class PolicyDemoter:
     Parameters
     ----------
     window : int
-        Outcomes remembered per policy.
+        Providers whose latest outcome is remembered per policy.
     min_outcomes : int
-        Outcomes needed before judging.
+        Providers with an outcome needed before judging (a full window by default: on
+        an open marketplace, a few new hosts slower than listed are no verdict on a
+        policy).
     tolerance : float
         An outcome under-delivers when realised throughput is more than this fraction
         below the prediction.
     max_under_rate : float
         Demote when more than this fraction of the remembered outcomes under-delivered.
 
+    Outcomes are judged one per provider (its latest): several actions
+    that met one bad host are one piece of evidence about that host (which the host
+    ledger, :mod:`optimizers.reliability`, learns), not about the policy.
+
     Examples
     --------
     >>> from workflow.policy import Policy
     >>> book = PolicyBook(policies=(Policy(kind="migrate", mode="auto"),))
     >>> demoter = PolicyDemoter(window=4, min_outcomes=2)
-    >>> bad = AppliedAction("r", "w", "p", ("*", "migrate"), 0, 100.0, 1.0)
-    >>> for _ in range(2):
+    >>> for host in ("p1", "p2"):
+    ...     bad = AppliedAction("r", "w", host, ("*", "migrate"), 0, 100.0, 1.0)
     ...     book = demoter.record(Outcome(bad, 1, 50.0, 1.0, 0.0, 10), book)
     >>> book.policy_for("t", "migrate").mode.value, demoter.demoted
     ('manual', [('*', 'migrate')])
@@ -250,7 +255,7 @@ class PolicyDemoter:
     def __init__(
         self,
         window: int = 10,
-        min_outcomes: int = 5,
+        min_outcomes: int = 10,
         tolerance: float = 0.2,
         max_under_rate: float = 0.5,
     ) -> None:
@@ -258,15 +263,21 @@ class PolicyDemoter:
         self.min_outcomes = min_outcomes
         self.tolerance = tolerance
         self.max_under_rate = max_under_rate
-        self._recent: dict[tuple[str, str], deque[bool]] = {}
+        # Per policy: the latest outcome of each of the last ``window`` providers (oldest
+        # first), under-delivered or not.
+        self._recent: dict[tuple[str, str], dict[str, bool]] = {}
         self.demoted: list[tuple[str, str]] = []
 
     def record(self, outcome: Outcome, book: PolicyBook) -> PolicyBook:
         """Remember ``outcome``; returns ``book``, with its policy demoted if it must be."""
         key = outcome.action.policy_key
-        recent = self._recent.setdefault(key, deque(maxlen=self.window))
-        recent.append(outcome.throughput_error < -self.tolerance)
-        if len(recent) < self.min_outcomes or sum(recent) / len(recent) <= self.max_under_rate:
+        recent = self._recent.setdefault(key, {})
+        recent.pop(outcome.action.provider_id, None)
+        recent[outcome.action.provider_id] = outcome.throughput_error < -self.tolerance
+        while len(recent) > self.window:
+            del recent[next(iter(recent))]
+        under = sum(recent.values())
+        if len(recent) < self.min_outcomes or under / len(recent) <= self.max_under_rate:
             return book
         policy = book.policy_for(*key)
         if policy.key != key or policy.mode is not ApprovalMode.AUTO:
