@@ -81,8 +81,10 @@ def seen_everything(glance: dict[str, object], seen: dict[str, bool]) -> bool:
     return all(seen.values())
 
 
-def wait_for_dashboard(page: Page, url: str, started: float) -> None:
+def wait_for_dashboard(page: Page, url: str, started: float, run: subprocess.Popen[bytes]) -> None:
     while time.monotonic() - started < 180:
+        if run.poll() is not None:
+            raise AssertionError(f"`computeperf run` exited with {run.returncode} before serving")
         try:
             page.goto(f"{url}/#token=dev-operator")
             page.wait_for_selector("body[data-loaded=true]", timeout=20_000)
@@ -104,7 +106,7 @@ def test_make_run_demo_shows_every_stage_on_the_dashboard_within_five_minutes(
     url = f"http://127.0.0.1:{settings.web_port}"
     started = time.monotonic()
     run = subprocess.Popen(
-        [sys.executable, "-m", "streams", "run", "--logs", str(tmp_path / "logs")],
+        [sys.executable, "-m", "cli", "run", "--logs", str(tmp_path / "logs")],
         env=settings_env(settings),
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
@@ -129,7 +131,7 @@ def test_make_run_demo_shows_every_stage_on_the_dashboard_within_five_minutes(
                 "response",
                 lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
             )
-            wait_for_dashboard(page, url, started)
+            wait_for_dashboard(page, url, started, run)
             while time.monotonic() - started < BUDGET_S:
                 glance = page.evaluate(GLANCE)
                 panels = glance["panels"]
