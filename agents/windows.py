@@ -50,6 +50,7 @@ from models.windows import (
     recovered_watermark,
 )
 from schemas import DeadLetter, DecodeError, EntityType, MetricWindow, Record, decode
+from streams.free_memory import release_free_memory
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 
@@ -457,6 +458,9 @@ class WindowAggregator:
         if victims:
             self.metrics.evicted_keys.labels(topic=self.source_name).inc(len(victims))
             log.info("evicted %d idle keys of %s", len(victims), self.source_name)
+        if len(victims) >= 1000:
+            # Otherwise the freed memory stays with the process (streams/free_memory.py).
+            release_free_memory()
         return len(victims)
 
     def observe_lag(self, highwater: Callable[[int], int | None]) -> None:
