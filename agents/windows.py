@@ -32,6 +32,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
+from agents.free_memory import release_free_memory
 from agents.outputs import (
     dead_letter,
     delete_durably,
@@ -457,6 +458,9 @@ class WindowAggregator:
         if victims:
             self.metrics.evicted_keys.labels(topic=self.source_name).inc(len(victims))
             log.info("evicted %d idle keys of %s", len(victims), self.source_name)
+        if len(victims) >= 1000:
+            # Otherwise the freed memory stays with the process (agents/free_memory.py).
+            release_free_memory()
         return len(victims)
 
     def observe_lag(self, highwater: Callable[[int], int | None]) -> None:

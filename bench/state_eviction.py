@@ -57,13 +57,23 @@ def sample(provider_id: str, ts_ms: int) -> bytes:
     )
 
 
+def metric(worker: WorkerProcess, name: str, **labels: str) -> float:
+    """``worker.metric``, or -1 while the worker is too busy to answer in time."""
+    try:
+        return worker.metric(name, **labels)
+    except OSError:
+        return -1.0
+
+
 def report(stage: str, worker: WorkerProcess, **extra: object) -> None:
     assert worker.process is not None
     line = {"stage": stage, "rss_mb": round(rss_mb(worker.process.pid), 1), **extra}
     print(json.dumps(line), flush=True)
 
 
-def run(bootstrap: str, tmp: Path, ids: int, agents: str, evict_after_s: float) -> None:
+def run(
+    bootstrap: str, tmp: Path, ids: int, agents: str, evict_after_s: float, wait_s: float
+) -> None:
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
@@ -91,19 +101,19 @@ def run(bootstrap: str, tmp: Path, ids: int, agents: str, evict_after_s: float) 
             for i in range(ids)
         )
         asyncio.run(produce_durably(bootstrap, items))
-        while worker.metric("computeperf_events_in_total", topic="telemetry.provider") < ids:
+        while metric(worker, "computeperf_events_in_total", topic="telemetry.provider") < ids:
             time.sleep(1)
         report("consumed", worker, ids=ids)
-        while worker.metric("computeperf_windows_emitted_total") < ids:
+        while metric(worker, "computeperf_windows_emitted_total") < ids:
             time.sleep(1)
         report("windows closed", worker, peak_rss_mb=round(worker.peak_rss_mb(), 1))
-        deadline = time.monotonic() + evict_after_s + 60
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            if worker.metric("computeperf_evicted_keys_total") >= ids:
+            if metric(worker, "computeperf_evicted_keys_total") >= ids:
                 break
             time.sleep(2)
         time.sleep(5)
-        evicted = worker.metric("computeperf_evicted_keys_total")
+        evicted = metric(worker, "computeperf_evicted_keys_total")
         report("after eviction timeout", worker, evicted=evicted)
     finally:
         worker.stop()
@@ -113,19 +123,26 @@ def run(bootstrap: str, tmp: Path, ids: int, agents: str, evict_after_s: float) 
 @click.option("--ids", default=100_000, show_default=True, help="Distinct provider ids.")
 @click.option("--agents", default="windows", show_default=True, help="Worker role.")
 @click.option("--evict-after-s", default=30.0, show_default=True)
-def main(ids: int, agents: str, evict_after_s: float) -> None:
+@click.option(
+    "--wait-s",
+    default=None,
+    type=float,
+    help="How long to wait for the eviction after the windows closed [evict-after-s + 60].",
+)
+def main(ids: int, agents: str, evict_after_s: float, wait_s: float | None) -> None:
     """Print the worker's RSS before and after idle-state eviction."""
+    wait = evict_after_s + 60 if wait_s is None else wait_s
     with tempfile.TemporaryDirectory(prefix="computeperf-evict-") as name:
         tmp = Path(name)
         existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if existing:
-            run(existing, tmp, ids, agents, evict_after_s)
+            run(existing, tmp, ids, agents, evict_after_s, wait)
             return
         broker = kafka.start(
             data_dir=tmp / "kafka", port=kafka.free_port(), controller_port=kafka.free_port()
         )
         try:
-            run(broker.bootstrap_servers, tmp, ids, agents, evict_after_s)
+            run(broker.bootstrap_servers, tmp, ids, agents, evict_after_s, wait)
         finally:
             broker.stop()
 

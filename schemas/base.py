@@ -57,8 +57,16 @@ class Record(BaseModel):
     1
     """
 
+    # cache_strings="keys": pydantic-core otherwise keeps up to 16,384 recently decoded
+    # string *values* (provider ids, ...) alive for good, scattered over the heap; after
+    # the windows stage forgot 100,000 idle keys they pinned ~860 MB of otherwise empty
+    # allocator arenas (issue 17). Field names (keys) are few and still cached.
     model_config = ConfigDict(
-        frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        populate_by_name=True,
+        cache_strings="keys",
     )
 
     EVENT_TIME_FIELD: ClassVar[str | None] = "ts_ms"

@@ -155,3 +155,45 @@ def test_one_fast_clock_does_not_make_its_neighbours_late(
         assert worker.metric("computeperf_dead_letters_total") == 0
     finally:
         worker.stop()
+
+
+def test_idle_keys_are_forgotten_with_changelog_tombstones(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = fresh_settings(kafka_bootstrap, tmp_path, agents="windows", state_evict_after_s=2.0)
+    ts_ms = int(time.time() * 1000) - 120_000
+    ids = [f"once-{i:03d}" for i in range(40)]
+    worker = start_worker(settings, tmp_path)
+    try:
+        messages = [
+            ("telemetry.provider", key, encode(provider_sample(key, ts_ms, 0))) for key in ids
+        ]
+        asyncio.run(produce(settings, messages))
+        asyncio.run(drain(settings, "perf.metrics", until=lambda r: len(r) >= len(ids)))
+        deadline = time.monotonic() + 60
+        while worker.metric("computeperf_evicted_keys_total") < len(ids):
+            assert time.monotonic() < deadline, "idle keys were not evicted"
+            time.sleep(1)
+        # The changelog's last record of every key is a tombstone: recovery drops it.
+        changelog = f"{settings.group_id}-provider_to_window_state-changelog"
+        unprefixed = settings.model_copy(update={"topic_prefix": ""})
+
+        def last_values(records: list[tuple[bytes | None, bytes]]) -> dict[str, bytes | None]:
+            latest: dict[str, bytes | None] = {}
+            for key, value in records:
+                if key is not None:  # keys as text, whatever the table's key serializer
+                    latest[key.decode().strip('"')] = value
+            return latest
+
+        records = asyncio.run(
+            drain(
+                unprefixed,
+                changelog,
+                until=lambda r: all(last_values(r).get(k, b"") is None for k in ids),
+                timeout_s=30,
+            )
+        )
+        latest = last_values(records)
+        assert {k: latest.get(k, b"missing") for k in ids} == dict.fromkeys(ids)
+    finally:
+        worker.stop()

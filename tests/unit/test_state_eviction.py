@@ -106,3 +106,14 @@ def test_idle_keys_are_tombstoned_and_a_resent_sample_is_late_not_counted() -> N
         assert agg.series["a"].windows == {}
 
     asyncio.run(scenario())
+
+
+def test_freed_memory_is_given_back_on_glibc() -> None:
+    import platform
+
+    from agents.free_memory import release_free_memory
+
+    if platform.libc_ver()[0] == "glibc":
+        assert release_free_memory() is True
+    else:
+        assert release_free_memory() in (True, False)
