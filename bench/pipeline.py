@@ -38,7 +38,6 @@ from agents.produce import produce_durably
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import MetricWindow, ProviderSample, encode
-from streams.durable_producer import DURABLE_PRODUCER_SETTINGS
 from streams.progress import terminal_progress
 from streams.topics import ensure_topics
 from streams.workers import WorkerProcess
@@ -129,9 +128,7 @@ async def passthrough(
         max_poll_records=settings.batch_max,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        **DURABLE_PRODUCER_SETTINGS,
-        linger_ms=5,
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
     )
     await consumer.start()
     await producer.start()
@@ -183,9 +180,7 @@ async def latency_run(settings: Settings, rate: float, duration_s: float) -> dic
     """Produce live samples at ``rate``/s; return per-sample e2e latency percentiles."""
     topic = settings.topic("telemetry.provider")
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        **DURABLE_PRODUCER_SETTINGS,
-        linger_ms=2,
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=2
     )
     consumer = AIOKafkaConsumer(
         settings.topic("perf.metrics"),
