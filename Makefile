@@ -25,10 +25,12 @@ $(KAFKA_LIBS): infra/kafka/pom.xml | $(STAMP)
 
 kafka-jars: $(KAFKA_LIBS) ## Fetch the Apache Kafka broker jars from Maven Central
 
-kafka-up: $(KAFKA_LIBS) ## Start a single-node Kafka (KRaft) on 127.0.0.1:19092
-	$(PY) -m infra.kafka.broker up
+BROKERS ?= 1
 
-kafka-down: ## Stop the broker started by kafka-up
+kafka-up: $(KAFKA_LIBS) ## Start Kafka (KRaft) on 127.0.0.1:19092 (BROKERS=3: a cluster on 19092/94/96)
+	$(PY) -m infra.kafka.broker up --brokers $(BROKERS)
+
+kafka-down: ## Stop the broker(s) started by kafka-up
 	@test -x $(PY) && $(PY) -m infra.kafka.broker down || true
 
 run: $(KAFKA_LIBS) ## Run broker, workers, scheduler and the demo simulator; dashboard on http://127.0.0.1:6066/

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.tokens import parse_tokens
@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     agents: str = ",".join(ALL_AGENTS)
     topic_prefix: str = ""
     partitions: int = Field(default=4, ge=1)
+    # Copies of every topic of ours and of Faust's changelogs (3 on a cluster of 3 or more
+    # brokers), and how many of them must hold a record before it is acknowledged (acks=all):
+    # unset, 2 with 3 copies or more, else 1 (``topic_min_insync_replicas``).
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     telemetry_retention_ms: int = 7 * 24 * 3600 * 1000
     data_dir: Path = Path(".cache/faust")
     store: str = "memory://"
@@ -148,6 +152,28 @@ class Settings(BaseSettings):
     def _valid_tokens(cls, value: str) -> str:
         parse_tokens(value)
         return value
+
+    @model_validator(mode="after")
+    def _isr_within_replicas(self) -> Settings:
+        if (self.min_insync_replicas or 1) > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas={self.min_insync_replicas} exceeds "
+                f"replication_factor={self.replication_factor}: no write could be accepted"
+            )
+        return self
+
+    @property
+    def topic_min_insync_replicas(self) -> int:
+        """``min.insync.replicas`` of the topics we create: one copy may be lost, not two.
+
+        >>> [Settings(replication_factor=r).topic_min_insync_replicas for r in (1, 2, 3, 5)]
+        [1, 1, 2, 2]
+        >>> Settings(replication_factor=5, min_insync_replicas=3).topic_min_insync_replicas
+        3
+        """
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return 2 if self.replication_factor >= 3 else 1
 
     @property
     def agent_set(self) -> frozenset[str]:

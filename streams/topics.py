@@ -38,13 +38,27 @@ class TopicSpec:
         return TOPIC_RECORDS[self.name]
 
     def configs(self, settings: Settings) -> dict[str, str]:
-        sizes = {}
+        """The topic's log settings, with ``min.insync.replicas`` from ``settings``.
+
+        >>> spec_for("perf.budgets").configs(Settings(replication_factor=3))["min.insync.replicas"]
+        '2'
+        """
+        sizes = durability_configs(settings)
         if self.max_message_bytes is not None:
-            sizes = {"max.message.bytes": str(self.max_message_bytes)}
+            sizes["max.message.bytes"] = str(self.max_message_bytes)
         if self.compacted:
             return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", **sizes}
         retention = self.retention_ms or settings.telemetry_retention_ms
         return {"cleanup.policy": "delete", "retention.ms": str(retention), **sizes}
+
+
+def durability_configs(settings: Settings) -> dict[str, str]:
+    """Topic settings every topic we create carries (ours and Faust's changelogs).
+
+    An ``acks=all`` write is acknowledged once this many copies hold it: with 3 copies and
+    2 in sync, one broker may die without losing an acknowledged record or refusing writes.
+    """
+    return {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
 
 
 DAY_MS = 24 * 3600 * 1000
