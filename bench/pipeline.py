@@ -14,6 +14,16 @@ Three phases, each on fresh topics of the same broker, printed as one JSON objec
    production stops (closed later by the idle timeout) are left out.
 
 ``ratio`` = pipeline / passthrough events per second (the first target is >= 0.25).
+
+Optional phases:
+
+- ``--peers``: the same job on Quix Streams (``bench/quix_peer.py``, in a venv of its
+  own: ``bench/peers.py``), on the same backlog in its own consumer group, measured by the
+  rule of phase 2 on its processed count: ``quix_events_per_s`` and ``ratio_vs_quix`` =
+  pipeline / quix events per second.
+- ``--scale-out``: 1 and 2 workers (``--workers``) of one consumer group on a backlog of
+  ``--scale-partitions`` (8) partitions, produced once every worker is ready and the
+  group has settled: ``scale_out_events_per_s`` per worker count.
 Progress goes to stderr; the JSON (with ``--json``) to stdout.
 """
 
@@ -23,6 +33,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +46,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.produce import produce_durably
+from bench.peers import QUIX_VERSION, QuixPeer, ensure_quix_python
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import MetricWindow, ProviderSample, encode
@@ -152,17 +164,28 @@ async def passthrough(
         await producer.stop()
 
 
+def worker_processed(*workers: WorkerProcess) -> Callable[[], float]:
+    """The records the workers have processed so far, from their ``/metrics``."""
+    return lambda: sum(
+        w.metric("computeperf_events_in_total", topic="telemetry.provider") for w in workers
+    )
+
+
 def pipeline_throughput(
-    worker: WorkerProcess,
+    processed: Callable[[], float],
     n: int,
     timeout_s: float,
     on_progress: Callable[[float], None] = lambda n: None,
 ) -> float:
-    """Poll the worker's processed-records counter; return events/s from first to last."""
+    """Poll a processed-records counter; return events/s from the first to the last record.
+
+    The same rule for every contender: our workers (``worker_processed``) and the peers.
+    """
     first_t, deadline = None, time.monotonic() + timeout_s
+    first_n = 0.0
     seen = 0.0
     while time.monotonic() < deadline:
-        done = worker.metric("computeperf_events_in_total", topic="telemetry.provider")
+        done = processed()
         on_progress(min(done, n) - seen)
         seen = min(done, n)
         now = time.perf_counter()
@@ -173,7 +196,112 @@ def pipeline_throughput(
             # The first poll that saw progress already includes one batch: count from it.
             return (n - first_n) / max(now - first_t, 1e-6) if now > first_t else float("inf")
         time.sleep(0.05)
-    raise click.ClickException(f"the worker did not process {n} records in {timeout_s:.0f}s")
+    raise click.ClickException(f"{n} records not processed in {timeout_s:.0f}s")
+
+
+def quix_phase(settings: Settings, source: str, n: int, workdir: Path) -> tuple[float, int, float]:
+    """The Quix Streams peer on ``source`` (its own group): events/s, windows out, peak RSS.
+
+    Measured with the rule of our phase (``pipeline_throughput`` on its processed count).
+    """
+    peer = QuixPeer(
+        python=ensure_quix_python(),
+        bootstrap=settings.kafka_bootstrap_servers,
+        source=source,
+        sink=settings.topic("bench.quix-windows"),
+        group=f"{settings.app_id}-quix",
+        workdir=workdir,
+        window_s=settings.window_s,
+        grace_s=settings.grace_s,
+        partitions=settings.partitions,
+    ).start()
+    try:
+        with terminal_progress("[bench] quix", total=n) as advance:
+            eps = pipeline_throughput(
+                peer.processed, n, timeout_s=max(120.0, n / 500), on_progress=advance
+            )
+        return eps, peer.counters()["windows"], peer.peak_rss_mb()
+    finally:
+        peer.stop()
+
+
+async def group_members(settings: Settings) -> tuple[str, int]:
+    """State and member count of the workers' consumer group."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([settings.group_id])
+        _error, _group, state, _ptype, _protocol, members = response.groups[0][:6]
+        return str(state), len(members)
+    finally:
+        await admin.close()
+
+
+def wait_group_stable(settings: Settings, members: int, timeout_s: float = 120.0) -> None:
+    """Wait until the consumer group is Stable with ``members`` members (rebalance done)."""
+    deadline = time.monotonic() + timeout_s
+    state, count = "", 0
+    while time.monotonic() < deadline:
+        state, count = asyncio.run(group_members(settings))
+        if state == "Stable" and count == members:
+            return
+        time.sleep(0.5)
+    raise click.ClickException(f"group {settings.group_id}: {state} with {count} members")
+
+
+def scale_out_run(
+    settings: Settings,
+    values: list[tuple[bytes, bytes]],
+    workers: int,
+    tmp: Path,
+    started: list[WorkerProcess],
+) -> tuple[float, list[int]]:
+    """Events/s of ``workers`` workers, and each one's share of the records.
+
+    The backlog is produced once all of them are ready.
+
+    The workers start on empty topics and the timing starts only when every one is ready
+    (``/readyz``) and the group has settled with all of them: the figure is their steady
+    throughput, not a first worker's head start while the second joins. The backlog is
+    produced meanwhile (a thread); the workers stay behind the producer.
+    """
+    asyncio.run(ensure_topics(settings))
+    group = [
+        WorkerProcess(
+            settings.model_copy(
+                update={"web_port": kafka.free_port(), "data_dir": tmp / f"w{workers}-{i}"}
+            ),
+            tmp / f"scale-{workers}-worker-{i}.log",
+        )
+        for i in range(workers)
+    ]
+    for worker in group:
+        started.append(worker.start())
+    for worker in group:
+        worker.wait_ready()
+    wait_group_stable(settings, workers)
+    for worker in group:
+        worker.wait_ready()
+    source = settings.topic("telemetry.provider")
+    records = [(source, k, v) for k, v in values]
+    producer = threading.Thread(
+        target=lambda: asyncio.run(produce_durably(settings.kafka_bootstrap_servers, records)),
+        daemon=True,
+    )
+    producer.start()
+    try:
+        with terminal_progress(f"[bench] {workers} worker(s)", total=len(values)) as advance:
+            eps = pipeline_throughput(
+                worker_processed(*group),
+                len(values),
+                timeout_s=max(120.0, len(values) / 500),
+                on_progress=advance,
+            )
+        return eps, [int(worker_processed(w)()) for w in group]
+    finally:
+        producer.join()
+        for worker in group:
+            worker.stop()
 
 
 async def latency_run(settings: Settings, rate: float, duration_s: float) -> dict[str, Any]:
@@ -248,7 +376,14 @@ async def latency_run(settings: Settings, rate: float, duration_s: float) -> dic
 
 
 def run_bench(
-    events: int, window_s: int, rate: float, duration_s: float, agents: str
+    events: int,
+    window_s: int,
+    rate: float,
+    duration_s: float,
+    agents: str,
+    peers: bool = False,
+    scale_out: tuple[int, ...] = (),
+    scale_partitions: int = 8,
 ) -> dict[str, Any]:
     base = Settings()
     broker = None
@@ -292,11 +427,28 @@ def run_bench(
         workers.append(worker.start())
         with terminal_progress("[bench] pipeline", total=events) as advance:
             pipeline_eps = pipeline_throughput(
-                worker, events, timeout_s=max(120.0, events / 500), on_progress=advance
+                worker_processed(worker),
+                events,
+                timeout_s=max(120.0, events / 500),
+                on_progress=advance,
             )
         peak_rss = worker.peak_rss_mb()
         say(f"pipeline: {pipeline_eps:,.0f} events/s, peak RSS {peak_rss:.0f} MiB")
         worker.stop()
+
+        compared: dict[str, Any] = {}
+        if peers:
+            say("peers: Quix Streams on the same backlog (its own consumer group) ...")
+            quix_eps, quix_windows, quix_rss = quix_phase(settings, source, events, tmp / "quix")
+            say(f"quix: {quix_eps:,.0f} events/s, {quix_windows} windows out")
+            compared = {
+                "quix_events_per_s": round(quix_eps, 1),
+                "ratio_vs_quix": round(pipeline_eps / quix_eps, 3),
+                "quix_windows_out": quix_windows,
+                "quix_peak_rss_mb": round(quix_rss, 1),
+                "quix_version": QUIX_VERSION,
+                "quix_p95": "custom Aggregator: log-bucket sketch, 1 % relative accuracy",
+            }
 
         say(f"phase 3/3: live latency at {rate:.0f} events/s for {duration_s:.0f}s ...")
         live = bench_settings(base, run + "l", tmp, agents, window_s)
@@ -307,11 +459,36 @@ def run_bench(
         live_worker.wait_ready()
         latency = asyncio.run(latency_run(live, rate, duration_s))
         peak_rss = max(peak_rss, live_worker.peak_rss_mb())
+        live_worker.stop()
+
+        scaled: dict[str, Any] = {}
+        if scale_out:
+            per_count: dict[str, float] = {}
+            shares: dict[str, list[int]] = {}
+            for count in scale_out:
+                say(f"scale-out: {count} worker(s) on {scale_partitions} partitions ...")
+                wide = bench_settings(base, f"{run}x{count}", tmp, agents).model_copy(
+                    update={"partitions": scale_partitions}
+                )
+                eps, shares[str(count)] = scale_out_run(
+                    wide, values, count, tmp / f"scale{count}", workers
+                )
+                per_count[str(count)] = round(eps, 1)
+                say(f"scale-out: {count} worker(s): {eps:,.0f} events/s")
+            scaled = {
+                "scale_out_partitions": scale_partitions,
+                "scale_out_events_per_s": per_count,
+                "scale_out_records_per_worker": shares,
+            }
+            if len(scale_out) > 1:
+                low, high = str(min(scale_out)), str(max(scale_out))
+                scaled["scale_out_speedup"] = round(per_count[high] / per_count[low], 3)
         return {
             "events": events,
             "pipeline_events_per_s": round(pipeline_eps, 1),
             "passthrough_events_per_s": round(passthrough_eps, 1),
             "ratio": round(pipeline_eps / passthrough_eps, 3),
+            **compared,
             **latency,
             "peak_rss_mb": round(peak_rss, 1),
             "window_s": window_s,
@@ -321,6 +498,7 @@ def run_bench(
             "partitions": settings.partitions,
             "batch_max": settings.batch_max,
             "bootstrap": settings.kafka_bootstrap_servers,
+            **scaled,
         }
     finally:
         for w in workers:
@@ -347,12 +525,43 @@ def bench_group() -> None:
     "role of its own in production (see docs/benchmarks.md); 'windows,alerts,anomalies' "
     "measures one worker running everything.",
 )
+@click.option(
+    "--peers",
+    is_flag=True,
+    help="Also run the job on Quix Streams (same backlog, own group): quix_events_per_s, "
+    "ratio_vs_quix. Its venv (.cache/quix-venv) is built on first use.",
+)
+@click.option(
+    "--scale-out",
+    "scale_out",
+    is_flag=True,
+    help="Also measure 1 and 2 workers (--workers to choose) on a backlog of "
+    "--scale-partitions partitions: scale_out_events_per_s per worker count.",
+)
+@click.option(
+    "--workers",
+    "worker_counts",
+    default="1,2",
+    show_default=True,
+    help="Worker counts of --scale-out, comma-separated.",
+)
+@click.option("--scale-partitions", default=8, show_default=True, help="Partitions of --scale-out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def bench_pipeline(
-    events: int, window_s: int, rate: float, duration_s: float, agents: str, as_json: bool
+    events: int,
+    window_s: int,
+    rate: float,
+    duration_s: float,
+    agents: str,
+    peers: bool,
+    scale_out: bool,
+    worker_counts: str,
+    scale_partitions: int,
+    as_json: bool,
 ) -> None:
-    """Sustained throughput and e2e latency of the pipeline vs a raw passthrough."""
-    result = run_bench(events, window_s, rate, duration_s, agents)
+    """Sustained throughput and e2e latency of the pipeline vs a raw passthrough (and peers)."""
+    counts = tuple(int(c) for c in worker_counts.split(",")) if scale_out else ()
+    result = run_bench(events, window_s, rate, duration_s, agents, peers, counts, scale_partitions)
     if as_json:
         click.echo(json.dumps(result))
     else:
