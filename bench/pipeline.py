@@ -256,14 +256,12 @@ def scale_out_run(
     tmp: Path,
     started: list[WorkerProcess],
 ) -> tuple[float, list[int]]:
-    """Events/s of ``workers`` workers, and each one's share of the records.
+    """Events/s of ``workers`` workers of one group, and each one's share of the records.
 
-    The backlog is produced once all of them are ready.
-
-    The workers start on empty topics and the timing starts only when every one is ready
-    (``/readyz``) and the group has settled with all of them: the figure is their steady
-    throughput, not a first worker's head start while the second joins. The backlog is
-    produced meanwhile (a thread); the workers stay behind the producer.
+    The workers start on empty topics; the backlog is produced (in a thread) only when
+    every one is ready (``/readyz``) and the group has settled with all of them, so the
+    figure is their throughput together, not a first worker's head start while the second
+    joins. The producer is several times faster than the workers: they stay behind it.
     """
     asyncio.run(ensure_topics(settings))
     group = [
