@@ -331,8 +331,4 @@ def register_analysis_agents(
 
     app.timer(1.0, name="analyse_fleet_windows")(analyse_fleet_windows)
 
-    @app.page("/leaderboards")
-    async def leaderboards(web: Any, request: Any) -> Any:
-        return web.json(stage.boards())
-
     return stage

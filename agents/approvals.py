@@ -34,10 +34,16 @@ already decided, the scheduler applied) is skipped, as the scheduler skips what 
 ledger holds. Without it a new consumer group (``make run``'s planner joined another
 role) would decide old proposals again.
 
+**Operator approvals pass the same rate limit.** The HTTP API decides them with
+:meth:`~workflow.approver.Approver.approve` over a limiter of every approval recorded on
+``perf.recommendations`` (``api.readmodel.approvals_limiter``), and this role counts each
+operator approval it sees as a grant in its own (``count_operator_approval``), so policy
+approvals after it see it too.
+
 Limits, on purpose: the role runs as **one worker** (the limiter needs every provider's
-grants, which a second worker in the group would only partly see); operator approvals
-through the HTTP API do not count against the rate limit (they do not pass through the
-Approver).
+grants, which a second worker in the group would only partly see); an approval by the API
+and one by this role at the same moment can each miss the other (both limiters follow the
+topic), so a provider can get one action more than its limit then.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ from schemas import (
 from workflow.approver import Approver
 from workflow.decision_log import (
     DecisionEntry,
+    count_operator_approval,
     expire_waiting,
     horizon_ms,
     is_own,
@@ -232,6 +239,15 @@ class ApprovalWorker:
             at = _decided_at(rec)
             if at is not None:
                 self._decided[rid] = max(at, self._decided.get(rid, at))
+                if rec.status is S.APPROVED and not is_own(rec):
+                    # An operator's approval counts against the same rate limit.
+                    counted = count_operator_approval(entry, rec, partition=message.partition)
+                    if counted is not None:
+                        await self._save([(rid, counted, counted.partition)])
+                        self.approver.limiter.try_acquire(
+                            counted.providers, rec.ts_ms, limit=0, interval_ms=1
+                        )
+                    return
                 if entry is not None and entry.waiting and not is_own(rec):
                     # An operator (or the engine, superseding) decided: nothing to expire.
                     closed = entry.model_copy(update={"waiting": False})

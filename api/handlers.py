@@ -55,6 +55,10 @@ from schemas import (
     RecommendationStatus,
     WorkloadSpec,
 )
+from workflow.approver import Approver
+from workflow.decision_log import tenant_of
+from workflow.policy import PolicyBook
+from workflow.rate_limit import ProviderRateLimiter
 
 #: Marks a worker-to-worker request: answer from local partitions only.
 LOCAL_HEADER = "X-Computeperf-Local"
@@ -91,10 +95,27 @@ class ApiHandlers:
         self.recommendations_topic = recommendations_topic
         self.alert_actions_topic = alert_actions_topic
         self.tokens = parse_tokens(settings.api_tokens)
+        #: The approvals role's policy book: operator approvals obey its limits too.
+        self.policies = PolicyBook.load(settings.approval_policies)
         self.document = openapi_document()
         self.body_validators = body_validators(self.document)
+        #: Admitted write requests per token digest (the approvals role's limiter, reused).
+        self.write_limiter = ProviderRateLimiter()
 
     # -- helpers ---------------------------------------------------------------------
+
+    def admit_write(self, authorization: str, now_ms: int) -> int:
+        """Count one write request of the token in ``authorization``: 0 if it has room,
+        else the milliseconds until it has (nothing counted then).
+
+        Per worker: a token spread over several workers gets the limit on each.
+        """
+        key = token_digest(authorization)
+        limit = self.settings.api_write_limit
+        interval_ms = int(self.settings.api_write_interval_s * 1000)
+        if self.write_limiter.try_acquire((key,), now_ms, limit=limit, interval_ms=interval_ms):
+            return 0
+        return max(1, self.write_limiter.retry_after_ms(key, now_ms, interval_ms))
 
     async def values(self, table: str, call: Call) -> dict[str, Any]:
         """Table ``table`` across every worker: local partitions plus the peers' ones.
@@ -327,7 +348,52 @@ class ApiHandlers:
         return decided
 
     async def approve(self, call: Call) -> BaseModel:
-        return await self.decide(call, RecommendationStatus.APPROVED)
+        """An operator's approval, decided by :meth:`workflow.approver.Approver.approve`.
+
+        The same policies and per-provider rate limits as the approvals role's: the limiter
+        holds every approval recorded on ``perf.recommendations`` (policy or operator).
+        Only an approval is written; the rate limit answers 429 with ``Retry-After``, any
+        other refusal (expired, below the minimum change, recommend-only, dry-run) 409.
+        """
+        rid = call.params["recommendation_id"]
+        value = await self.owned_value(
+            "recommendation_to_view", rid, f"/api/v1/recommendations/{rid}", "recommendation", call
+        )
+        current = Recommendation.model_validate(value["latest"])
+        assert isinstance(call.body, DecisionRequest)
+        if current.status is not RecommendationStatus.PROPOSED:
+            raise ApiError(
+                409,
+                f"recommendation {rid} is {current.status.value}, only a proposed one "
+                "can be approved or rejected",
+            )
+        views = (await self.values("recommendation_to_view", call)).values()
+        approver = Approver(self.policies, readmodel.approvals_limiter(views))
+        workloads = await self.values("workload_to_view", call)
+        tenants = {w: v["spec"]["tenant_id"] for w, v in workloads.items() if v.get("spec")}
+        tenant = tenant_of(current.workload_id, tenants)
+        # After the proposal, so that the approval is always its newest record.
+        now_ms = max(call.now_ms, current.ts_ms + 1)
+        decision = approver.approve(
+            current, tenant or "*", actor=self.actor(call), now_ms=now_ms, reason=call.body.reason
+        )
+        if not decision.acted:
+            reason = decision.record.reason
+            if decision.limited:
+                wait_ms = max(
+                    approver.limiter.retry_after_ms(p, now_ms, decision.policy.interval_ms)
+                    for p in (current.provider_id, current.from_provider_id)
+                    if p
+                )
+                raise ApiError(429, reason, retry_after_s=max(1, -(-wait_ms // 1000)))
+            raise ApiError(409, f"recommendation {rid} not approved: {reason}")
+        await send_durably(
+            self.recommendations_topic,
+            [(rid, decision.record)],
+            self.metrics,
+            "perf.recommendations",
+        )
+        return decision.record
 
     async def reject(self, call: Call) -> BaseModel:
         return await self.decide(call, RecommendationStatus.REJECTED)
@@ -356,9 +422,7 @@ class ApiHandlers:
 
     def actor(self, call: Call) -> str:
         """Who acted: the operator's role and a digest of the token (never the token)."""
-        header = call.request.headers.get("Authorization", "")
-        digest = uuid.uuid5(uuid.NAMESPACE_OID, header.partition(" ")[2]).hex[:8]
-        return f"{call.role}:{digest}"
+        return f"{call.role}:{token_digest(call.request.headers.get('Authorization', ''))}"
 
     async def owned_value(self, table: str, key: str, path: str, what: str, call: Call) -> Any:
         """The value of ``key`` from the worker that owns it (POST bodies are not routed)."""
@@ -379,6 +443,17 @@ class ApiHandlers:
             return await response.json()
 
 
+def token_digest(authorization: str) -> str:
+    """A short stable name of the bearer token in an ``Authorization`` header (not the token).
+
+    >>> token_digest("Bearer op-token-1") == token_digest("Bearer op-token-1")
+    True
+    >>> "op-token" in token_digest("Bearer op-token-1")
+    False
+    """
+    return uuid.uuid5(uuid.NAMESPACE_OID, authorization.partition(" ")[2]).hex[:8]
+
+
 async def know_partitions(app: faust.App, table: Any) -> None:
     """Make sure the producer knows the partitions of ``table``'s changelog topic.
 
@@ -390,4 +465,4 @@ async def know_partitions(app: faust.App, table: Any) -> None:
     await app.producer._ensure_producer().partitions_for(changelog)  # type: ignore[attr-defined]
 
 
-__all__ = ["LOCAL_HEADER", "ApiHandlers", "Call", "Handler", "know_partitions"]
+__all__ = ["LOCAL_HEADER", "ApiHandlers", "Call", "Handler", "know_partitions", "token_digest"]

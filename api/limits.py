@@ -22,6 +22,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_response import Response
 from faust.web import Request
 
+from api.security import SECURITY_HEADERS
 from api.validation import ApiError
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,12 @@ def install_quiet_parse_errors() -> None:
             return original(self, request, status, exc, message)
         log.info("unparsable HTTP request from %s: %s", request.remote, type(exc).__name__)
         body = {"error": "malformed HTTP request", "detail": [{"type": type(exc).__name__}]}
-        response = Response(status=status, text=json.dumps(body), content_type="application/json")
+        response = Response(
+            status=status,
+            text=json.dumps(body),
+            content_type="application/json",
+            headers=SECURITY_HEADERS,  # no app here to add them on response_prepare
+        )
         response.force_close()
         return response
 

@@ -91,6 +91,8 @@ class Route:
     #: and fuzzers such as schemathesis' stateful phase can follow them):
     #: ``(target operation, path parameter, JSON pointer into the body)``.
     links: tuple[tuple[str, str, str], ...] = ()
+    #: Changes state (writes a record): rate-limited per token (429 with Retry-After).
+    writes: bool = False
 
 
 def _status_param(values: list[str]) -> Param:
@@ -213,7 +215,8 @@ ROUTES: tuple[Route, ...] = (
         status=202,
         body=AcknowledgeRequest,
         params=(_id("fingerprint", FINGERPRINT_PATTERN),),
-        errors=(401, 403, 404, 422, 503),
+        errors=(401, 403, 404, 422, 503, 429),
+        writes=True,
     ),
     Route(
         "silences",
@@ -233,6 +236,8 @@ ROUTES: tuple[Route, ...] = (
         AlertAction,
         status=201,
         body=SilenceRequest,
+        errors=(401, 403, 422, 429, 503),
+        writes=True,
     ),
     Route(
         "recommendations",
@@ -272,7 +277,8 @@ ROUTES: tuple[Route, ...] = (
         Recommendation,
         body=DecisionRequest,
         params=(_id("recommendation_id"),),
-        errors=(401, 403, 404, 409, 422, 503),
+        errors=(401, 403, 404, 409, 422, 503, 429),
+        writes=True,
     ),
     Route(
         "reject",
@@ -283,7 +289,8 @@ ROUTES: tuple[Route, ...] = (
         Recommendation,
         body=DecisionRequest,
         params=(_id("recommendation_id"),),
-        errors=(401, 403, 404, 409, 422, 503),
+        errors=(401, 403, 404, 409, 422, 503, 429),
+        writes=True,
     ),
     Route(
         "sla",
@@ -336,7 +343,9 @@ _REASONS = {
     401: "No or unknown bearer token",
     403: "The token's role may not do this",
     404: "Not found",
+    413: "Request body larger than the API reads (COMPUTEPERF_API_MAX_BODY_BYTES)",
     409: "Not in a state that allows this",
+    429: "Too many changes with this token: retry after the Retry-After header's seconds",
     503: "Another worker holding part of the data did not answer",
     422: "Invalid request (pydantic's errors in detail)",
 }
@@ -365,7 +374,7 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
             }
             for target, param, pointer in route.links
         }
-    for code in route.errors:
+    for code in route.errors + ((413,) if route.body is not None else ()):
         responses[str(code)] = {"description": _REASONS[code], "content": _json_of(refs[ErrorBody])}
     op: dict[str, Any] = {
         "operationId": route.name,

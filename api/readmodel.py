@@ -53,6 +53,7 @@ from schemas import (
     WorkloadEvent,
 )
 from schemas.gpus import GPU_MODELS
+from workflow.rate_limit import ProviderRateLimiter
 
 Value = dict[str, Any]
 
@@ -201,6 +202,34 @@ def apply_recommendation(
         history=history,
         outcome=None if state is None else state.get("outcome"),
     ).model_dump(mode="json")
+
+
+def approvals_limiter(views: Iterable[Value]) -> ProviderRateLimiter:
+    """The rate limiter holding every approval recorded in recommendation views.
+
+    Policy approvals (the approvals role's) and operator approvals alike count against the
+    providers they touch (target, and source of a move), at their time: the same grants
+    the approvals role's limiter holds, read from ``perf.recommendations``.
+
+    >>> r = Recommendation(recommendation_id="r1", ts_ms=1_700_000_000_000, status="approved",
+    ...                    kind="migrate", workload_id="w1", provider_id="p1",
+    ...                    from_provider_id="p0", expected_throughput=1.0,
+    ...                    cost_usd_per_hour=1.0, perf_per_dollar_gain=0.1, sla_risk=0.1,
+    ...                    confidence=0.9, rationale="", expires_at_ms=1_700_000_900_000)
+    >>> limiter = approvals_limiter([apply_recommendation(None, r)])
+    >>> [limiter.count(p, 1_700_000_001_000, 60_000) for p in ("p0", "p1", "p2")]
+    [1, 1, 0]
+    """
+    grants: set[tuple[int, tuple[str, ...]]] = set()
+    for view in views:
+        for record in view["history"]:
+            if record["status"] == RecommendationStatus.APPROVED.value:
+                touched = (record["provider_id"], record.get("from_provider_id"))
+                grants.add((record["ts_ms"], tuple(p for p in touched if p)))
+    limiter = ProviderRateLimiter()
+    for ts_ms, providers in sorted(grants):
+        limiter.try_acquire(providers, ts_ms, limit=0, interval_ms=1)
+    return limiter
 
 
 def apply_outcome(state: Value | None, outcome: RecommendationOutcome) -> Value | None:

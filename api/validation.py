@@ -32,9 +32,18 @@ MAX_BODY_DEPTH = 32
 class ApiError(Exception):
     """A 4xx answer with a clear message."""
 
-    def __init__(self, status: int, error: str, detail: list[dict[str, object]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: list[dict[str, object]] | None = None,
+        *,
+        retry_after_s: int | None = None,
+    ):
         super().__init__(error)
         self.status, self.error, self.detail = status, error, detail or []
+        #: Sent as ``Retry-After`` (a 429: when the client may try again).
+        self.retry_after_s = retry_after_s
 
 
 def _annotation(param: Param) -> Any:

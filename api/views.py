@@ -10,6 +10,7 @@ the request to the one that does. ``/`` and ``/static/`` serve the dashboard.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +27,11 @@ from api.handlers import ApiHandlers, Call, Handler, know_partitions
 from api.limits import install_quiet_parse_errors, read_body
 from api.openapi import ROUTES, Route
 from api.resources import ErrorBody
+from api.security import GUARDED_PAGES
 from api.validation import ApiError, param_model, parse_body, parse_params
 from config.metrics import PipelineMetrics
 from config.settings import Settings
+from config.tokens import parse_tokens
 from schemas import AlertAction, Recommendation, Record
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -43,14 +46,26 @@ ROUTED: dict[str, tuple[str, str]] = {
 }
 
 
-def _json(view: View, body: BaseModel | dict[str, Any], status: int) -> Response:
+def _json(
+    view: View, body: BaseModel | dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response:
     data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-    return view.json(data, status=status)
+    return view.json(data, status=status, headers=headers)
 
 
 def _error(view: View, exc: ApiError) -> Response:
     body = ErrorBody(error=exc.error, detail=exc.detail)
-    return _json(view, body, exc.status)
+    headers = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+    return _json(view, body, exc.status, headers)
+
+
+def _too_many(view: View, wait_ms: int, settings: Settings) -> Response:
+    retry_s = max(1, math.ceil(wait_ms / 1000))
+    error = (
+        f"too many changes with this token: at most {settings.api_write_limit} per "
+        f"{settings.api_write_interval_s:g} s; retry in {retry_s} s"
+    )
+    return _error(view, ApiError(429, error, retry_after_s=retry_s))
 
 
 def make_method(app: faust.App, api: ApiHandlers, route: Route, routed_table: Any = None) -> Any:
@@ -63,6 +78,11 @@ def make_method(app: faust.App, api: ApiHandlers, route: Route, routed_table: An
         grant = authorize(request.headers.get("Authorization"), api.tokens, route.role)
         if isinstance(grant, Denied):
             return _error(view, ApiError(grant.status, grant.error))
+        now_ms = int(time.time() * 1000)
+        if route.writes:
+            wait_ms = api.admit_write(request.headers.get("Authorization", ""), now_ms)
+            if wait_ms:
+                return _too_many(view, wait_ms, api.settings)
         try:
             params = parse_params(params_model, request.query, match)
             body = None
@@ -73,7 +93,7 @@ def make_method(app: faust.App, api: ApiHandlers, route: Route, routed_table: An
                     timeout_s=api.settings.api_body_timeout_s,
                 )
                 body = parse_body(raw, route, validator)
-            call = Call(params, body, grant.role, request, int(time.time() * 1000))
+            call = Call(params, body, grant.role, request, now_ms)
             return _json(view, await handler(call), route.status)
         except ApiError as exc:
             response = _error(view, exc)
@@ -141,4 +161,20 @@ def register_api(
     return api
 
 
-__all__ = ["ROUTED", "STATIC_DIR", "make_method", "register_api"]
+def register_guarded_page(
+    app: faust.App, path: str, settings: Settings, answer: Callable[[], Any]
+) -> None:
+    """A JSON page outside the API's routes, for tokens with its role in ``GUARDED_PAGES``."""
+    role = GUARDED_PAGES[path]
+    tokens = parse_tokens(settings.api_tokens)
+
+    async def page(web: View, request: Request) -> Response:
+        grant = authorize(request.headers.get("Authorization"), tokens, role)
+        if isinstance(grant, Denied):
+            return _error(web, ApiError(grant.status, grant.error))
+        return web.json(answer())
+
+    app.page(path, name="page" + path.replace("/", "_"))(page)
+
+
+__all__ = ["ROUTED", "STATIC_DIR", "make_method", "register_api", "register_guarded_page"]

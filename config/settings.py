@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     # Largest request body the API reads (413 beyond) and how long it waits for it (408).
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     api_body_timeout_s: float = Field(default=10.0, gt=0)
+    # Requests one token may make to the routes that change things (POSTs of role
+    # operator) per interval (429 with Retry-After beyond); 0 = unlimited.
+    api_write_limit: int = Field(default=30, ge=0)
+    api_write_interval_s: float = Field(default=60.0, gt=0)
 
     @field_validator("agents")
     @classmethod

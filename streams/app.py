@@ -26,7 +26,8 @@ from agents.windows import WindowAggregator, register_window_agent
 from alerts.rule_files import load_rules
 from alerts.rules import Rule, ThresholdRule
 from api.agent import create_read_model, register_read_model_agent
-from api.views import register_api
+from api.security import install_security_headers
+from api.views import register_api, register_guarded_page
 from config.metrics import PipelineMetrics
 from config.settings import Settings
 from models.fleet import FleetView
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         web_tables_enabled=False,
         # Recovery that does not drop the first input records after it (faust#596).
         TableManager=ComputeperfTableManager,
+        # aiohttp's own body limit (request.read()) at the API's: no page reads more.
+        web_application_options={"client_max_size": settings.api_max_body_bytes},
         **faust_options,
     )
     app.settings = settings
@@ -272,7 +275,7 @@ def register_roles(
     if "reports" in roles:
         register_report_jobs(app, settings)
     if "analysis" in roles:
-        register_analysis_agents(
+        stage = register_analysis_agents(
             app,
             settings=settings,
             metrics=metrics,
@@ -283,6 +286,8 @@ def register_roles(
             insights_topic=out_topic("perf.insights", Insight),
             dlq_topic=dlq_topic,
         )
+        # Served by the worker of this role, behind a reader token like the API.
+        register_guarded_page(app, "/leaderboards", settings, stage.boards)
 
     if "api" in roles:
         read_model = create_read_model(app, settings)
@@ -301,6 +306,8 @@ def register_pages(
 ) -> None:
     """``/metrics`` (Prometheus), ``/healthz`` (up) and ``/readyz`` (tables recovered)."""
     roles = settings.agent_set
+    # CSP, nosniff, no referrer, no framing on every answer (api/security.py).
+    install_security_headers(app.web.web_app)  # type: ignore[attr-defined]
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:

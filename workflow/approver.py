@@ -52,13 +52,14 @@ class Decision:
     ``record`` is the record to publish (a status change, or a note with the status
     unchanged); ``acted`` is True only for an approval the scheduler may apply;
     ``counted`` is True when the rate limiter counted it (an approval, or a dry-run
-    "would approve" note), at ``record.ts_ms``.
+    "would approve" note), at ``record.ts_ms``; ``limited`` when the rate limit refused it.
     """
 
     record: Recommendation
     policy: Policy
     acted: bool
     counted: bool = False
+    limited: bool = False
 
     @property
     def changed(self) -> bool:
@@ -160,7 +161,10 @@ class Approver:
                 f"{policy.interval_s} s"
             )
             return Decision(
-                transition(rec, S.REJECTED, actor=actor, ts_ms=now_ms, reason=why), policy, False
+                transition(rec, S.REJECTED, actor=actor, ts_ms=now_ms, reason=why),
+                policy,
+                False,
+                limited=True,
             )
         if self.dry_run:
             note = self._note(rec, policy, actor, now_ms, f"dry-run: would approve ({reason})")

@@ -43,6 +43,7 @@ __all__ = [
     "OWN_ACTOR_PREFIX",
     "UNKNOWN_TENANT",
     "DecisionEntry",
+    "count_operator_approval",
     "expire_waiting",
     "horizon_ms",
     "is_own",
@@ -151,7 +152,7 @@ def review(approver: Approver, rec: Recommendation, tenant: str | None, now_ms: 
     record = decision.record.model_copy(
         update={"reason": f"{decision.record.reason}; {UNKNOWN_TENANT}"}
     )
-    return Decision(record, decision.policy, decision.acted, decision.counted)
+    return Decision(record, decision.policy, decision.acted, decision.counted, decision.limited)
 
 
 def horizon_ms(book: PolicyBook) -> int:
@@ -186,6 +187,41 @@ def record_decision(
         grants_ms=tuple(grants),
         waiting=decision.record.status is S.PROPOSED,
         partition=partition,
+    )
+
+
+def count_operator_approval(
+    entry: DecisionEntry | None, approval: Recommendation, *, partition: int
+) -> DecisionEntry | None:
+    """The entry with an operator's ``approval`` counted as a grant (None: already counted).
+
+    Operator approvals (the HTTP API's, decided by :meth:`Approver.approve` there) pass
+    the same rate limit, so the role's limiter must hold them too.
+
+    >>> from schemas import Recommendation
+    >>> a = Recommendation(recommendation_id="r", ts_ms=1_700_000_000_005, status="approved",
+    ...     kind="place", workload_id="w", provider_id="p", expected_throughput=1.0,
+    ...     cost_usd_per_hour=1.0, perf_per_dollar_gain=0.0, sla_risk=0.0, confidence=1.0,
+    ...     rationale="", expires_at_ms=1_700_000_900_000, actor="operator:abcd")
+    >>> e = count_operator_approval(None, a, partition=1)
+    >>> e.grants_ms, e.providers, count_operator_approval(e, a, partition=1)
+    ((1700000000005,), ('p',), None)
+    """
+    if approval.ts_ms in (entry.grants_ms if entry else ()):
+        return None
+    providers = (approval.provider_id,) + (
+        (approval.from_provider_id,) if approval.from_provider_id else ()
+    )
+    if entry is None:
+        return DecisionEntry(
+            proposal_ts_ms=approval.ts_ms,
+            record=approval,
+            providers=providers,
+            grants_ms=(approval.ts_ms,),
+            partition=partition,
+        )
+    return entry.model_copy(
+        update={"grants_ms": (*entry.grants_ms, approval.ts_ms), "waiting": False}
     )
 
 

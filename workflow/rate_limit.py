@@ -1,4 +1,4 @@
-"""Sliding-window limits on how many actions may touch one provider.
+"""Sliding-window limits on how many actions may touch one provider (or use one API token).
 
 >>> limiter = ProviderRateLimiter()
 >>> [limiter.try_acquire(("p1",), ts, limit=2, interval_ms=1000) for ts in (0, 10, 20, 1010)]
@@ -42,6 +42,19 @@ class ProviderRateLimiter:
         while grants and grants[0] <= now_ms - interval_ms:
             grants.popleft()
         return len(grants)
+
+    def retry_after_ms(self, provider_id: str, now_ms: int, interval_ms: int) -> int:
+        """How long until the oldest grant on ``provider_id`` leaves the window (0: none).
+
+        >>> limiter = ProviderRateLimiter()
+        >>> limiter.try_acquire(("t",), 1_000, limit=1, interval_ms=60_000)
+        True
+        >>> limiter.retry_after_ms("t", 21_000, 60_000), limiter.retry_after_ms("u", 0, 60_000)
+        (40000, 0)
+        """
+        if not self.count(provider_id, now_ms, interval_ms):
+            return 0
+        return self._grants[provider_id][0] + interval_ms - now_ms
 
     def try_acquire(
         self, provider_ids: Iterable[str], now_ms: int, *, limit: int, interval_ms: int

@@ -7,6 +7,7 @@ downloads are never used. Missing chromium fails this test, it does not skip it.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from schemas import Recommendation, decode
 from streams.workers import settings_env
@@ -58,6 +59,11 @@ def test_dashboard_shows_the_pipeline_and_approving_writes_to_the_topic(
             page = browser.new_page()
             page.on("request", lambda r: hosts.add(urlparse(r.url).hostname or r.url))
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # A Content-Security-Policy violation is a console error (api/security.py).
+            page.on(
+                "console",
+                lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None,
+            )
             page.goto(f"{running.url}/#token={OPERATOR}")
             page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
 
@@ -82,10 +88,11 @@ def test_dashboard_shows_the_pipeline_and_approving_writes_to_the_topic(
                 check=True,
                 timeout=120,
             )
-            page.wait_for_function(
-                f"Number(document.querySelector('#chart-temp').dataset.points) > {before}",
-                timeout=60_000,
-            )
+            # Polled from here: the page's CSP forbids the eval wait_for_function needs.
+            deadline = time.monotonic() + 60
+            while chart_points(page, "chart-temp") <= before and time.monotonic() < deadline:
+                page.wait_for_timeout(250)
+            assert chart_points(page, "chart-temp") > before
 
             # Approve the pending recommendation with its button.
             row = page.locator('#recommendations tr[data-recommendation-id="rec-dash-1"]')
@@ -97,13 +104,12 @@ def test_dashboard_shows_the_pipeline_and_approving_writes_to_the_topic(
             )
             # Once the read model has it, the row stays (one row per recommendation through
             # its lifecycle) with the approval time and without the buttons.
-            page.wait_for_function(
-                "(() => { const r = document.querySelector("
-                "'tr[data-recommendation-id=\"rec-dash-1\"]');"
-                " return r && r.dataset.status === 'approved' && !r.querySelector('button')"
-                " && r.cells[5].textContent.endsWith('UTC'); })()",
+            page.wait_for_selector(
+                '#recommendations tr[data-recommendation-id="rec-dash-1"]'
+                '[data-status="approved"]:not(:has(button))',
                 timeout=30_000,
             )
+            expect(row.locator("td").nth(5)).to_have_text(re.compile("UTC$"), timeout=30_000)
             assert page.text_content("#fleet-pending") == "0"
             browser.close()
         assert errors == []

@@ -166,6 +166,12 @@ def test_rate_limit_counts_source_and_target() -> None:
     # p3 is free, but the move would touch p1 again.
     blocked = approver.review(rec("b", provider="p3", source="p1"), "t", T0 + 1)
     assert blocked.record.status is S.REJECTED and "rate limit" in blocked.record.reason
+    assert blocked.limited and not blocked.counted
+    # An operator's approval passes the same limiter (the HTTP API answers 429 then).
+    move = rec("o", provider="p5", source="p2")
+    by_operator = approver.approve(move, "t", actor="ops", now_ms=T0)
+    assert by_operator.limited and not by_operator.acted
+    assert approver.limiter.retry_after_ms("p2", T0 + 1_000, 3_600_000) == 3_599_000
     assert approver.review(rec("c", provider="p3", source="p4"), "t", T0 + 2).acted
     later = rec("d", provider="p3", source="p1", ts_ms=T0 + 3_600_003)
     assert approver.review(later, "t", T0 + 3_600_003).acted
