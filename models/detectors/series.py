@@ -13,19 +13,24 @@ would round to 1), the largest of which counts:
    into the surprise of the recent mean raw score (Numenta's anomaly likelihood);
    a second memory and likelihood do the same for the steps ``value - previous``
    (a broken shape at an ordinary level: a ramp that stops, a flat middle);
+3. :class:`~models.detectors.seasonal.SeasonalResidual`: the distance of the recent
+   values from the same time of day on earlier days (a daily shape that changes inside
+   the normal range: a missing peak, a flat middle), judged against its own recent
+   scale;
 
 then:
 
-3. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
+4. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
    over [0, 1] without saturating (a surprise of 10^300 is still below 1.0), and
    ``threshold`` = 0.5 is the alarm level;
-4. after an alarm, the feature's scores are damped below the alarm level for ``rest``
+5. after an alarm, the feature's scores are damped below the alarm level for ``rest``
    points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
    Numenta's red-zone filter), and each recent alarm raises the bar for the next one.
 
 The score of a point is the largest over its features; :attr:`Score.top_feature` names
-the driving one. Time is not used (rows are a sequence: repeated or out-of-order
-timestamps change nothing) unless ``hour_of_day`` adds the hour to the sequence contexts.
+the driving one. Rows are a sequence: time is read only as the time of day (the hour in
+the sequence contexts, with ``hour_of_day``, and the seasonal residual's slots), so a
+repeated or out-of-order timestamp is scored like any other row.
 
 >>> import math
 >>> det = SeriesDetector()
@@ -45,9 +50,11 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.detectors.likelihood import AnomalyLikelihood
 from models.detectors.score import Score, finite_items
+from models.detectors.seasonal import SeasonalResidual
 from models.detectors.sequence import SequenceMemory
 from models.detectors.window_z import WindowedZScore
 
@@ -61,6 +68,7 @@ class _Channel:
     likelihood: AnomalyLikelihood
     delta_memory: SequenceMemory
     delta_likelihood: AnomalyLikelihood
+    seasonal: SeasonalResidual | None = None
     last_value: float = math.nan
     since_alarm: int = 1 << 30
     seen: int = 0
@@ -92,6 +100,9 @@ class SeriesDetector:
         Quantile of past z-scores that calibrates the windowed z's surprise.
     deltas : bool
         Add the sequence memory and likelihood of the steps between values.
+    seasonal, seasonal_kw, seasonal_weight
+        Add the :class:`~models.detectors.seasonal.SeasonalResidual` surprise (built with
+        ``seasonal_kw``, multiplied by ``seasonal_weight``).
     alarm_penalty, penalty_memory
         Each alarm of a feature in its last ``penalty_memory`` points lowers its
         surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
@@ -120,7 +131,13 @@ class SeriesDetector:
         alarm_penalty: float = 1.0,
         deltas: bool = True,
         penalty_memory: int = 2000,
+        seasonal: bool = True,
+        seasonal_kw: Mapping[str, Any] | None = None,
+        seasonal_weight: float = 1.0,
     ) -> None:
+        self.seasonal_weight = seasonal_weight
+        self.seasonal = seasonal
+        self.seasonal_kw = dict(seasonal_kw or {})
         self.alarm_penalty = alarm_penalty
         self.deltas = deltas
         self.penalty_memory = penalty_memory
@@ -163,6 +180,7 @@ class SeriesDetector:
                 history=self.history,
                 learning_period=self.learning_period,
             ),
+            SeasonalResidual(**self.seasonal_kw) if self.seasonal else None,
         )
 
     def _phase(self, ts_ms: int) -> int | None:
@@ -186,6 +204,10 @@ class SeriesDetector:
                 raw = channel.memory.score_one(value, phase)
                 if channel.likelihood.ready:
                     surprise = max(surprise, channel.likelihood.surprise(raw))
+            if channel.seasonal is not None:
+                surprise = max(
+                    surprise, self.seasonal_weight * channel.seasonal.surprise(value, ts_ms)
+                )
             surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
             if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
                 draw = channel.delta_memory.score_one(value - channel.last_value)
@@ -245,4 +267,6 @@ class SeriesDetector:
                 channel.delta_memory.learn_one(delta)
             channel.last_value = value
             channel.window.learn_one(value)
+            if channel.seasonal is not None:
+                channel.seasonal.learn_one(value, ts_ms)
             channel.memory.learn_one(value, phase)
