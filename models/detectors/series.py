@@ -6,7 +6,10 @@ surprises (``-log10`` of a tail probability, so they keep growing where a probab
 would round to 1), the largest of which counts:
 
 1. :class:`~models.detectors.window_z.WindowedZScore`: the normal tail of the value's
-   (and its 5-point mean's) distance from a long window's mean - spikes, level shifts;
+   (and its 5-point mean's) distance from a long window's mean - spikes, level shifts -
+   held below the alarm level when :class:`~models.detectors.recurrence.DailyRecurrence`
+   finds that z reached at this time of day on two of the last 14 days (a nightly job's
+   spike is routine);
 2. :class:`~models.detectors.sequence.SequenceMemory` gives a raw score (how unexpected
    the value is after its recent context: rhythm, seasonality of any period, flat
    stretches), and :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it
@@ -53,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.detectors.likelihood import AnomalyLikelihood
+from models.detectors.recurrence import DailyRecurrence
 from models.detectors.score import Score, finite_items
 from models.detectors.seasonal import SeasonalResidual
 from models.detectors.sequence import SequenceMemory
@@ -69,6 +73,7 @@ class _Channel:
     delta_memory: SequenceMemory
     delta_likelihood: AnomalyLikelihood
     seasonal: SeasonalResidual | None = None
+    recurrence: DailyRecurrence | None = None
     last_value: float = math.nan
     since_alarm: int = 1 << 30
     seen: int = 0
@@ -103,6 +108,11 @@ class SeriesDetector:
     seasonal, seasonal_kw, seasonal_weight
         Add the :class:`~models.detectors.seasonal.SeasonalResidual` surprise (built with
         ``seasonal_kw``, multiplied by ``seasonal_weight``).
+    recurrence_days, recurrence_k, recurrence_hours, recurrent_cap
+        A windowed z reached within ``recurrence_hours`` of this time of day on
+        ``recurrence_k`` of the last ``recurrence_days`` days
+        (:class:`~models.detectors.recurrence.DailyRecurrence`) gives at most the
+        surprise ``recurrent_cap``; ``recurrence_days=0`` turns this off.
     alarm_penalty, penalty_memory
         Each alarm of a feature in its last ``penalty_memory`` points lowers its
         surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
@@ -134,7 +144,15 @@ class SeriesDetector:
         seasonal: bool = True,
         seasonal_kw: Mapping[str, Any] | None = None,
         seasonal_weight: float = 1.0,
+        recurrence_days: int = 14,
+        recurrence_k: int = 2,
+        recurrence_hours: int = 1,
+        recurrent_cap: float = 2.5,
     ) -> None:
+        self.recurrence_days = recurrence_days
+        self.recurrence_k = recurrence_k
+        self.recurrence_hours = recurrence_hours
+        self.recurrent_cap = recurrent_cap
         self.seasonal_weight = seasonal_weight
         self.seasonal = seasonal
         self.seasonal_kw = dict(seasonal_kw or {})
@@ -181,6 +199,11 @@ class SeriesDetector:
                 learning_period=self.learning_period,
             ),
             SeasonalResidual(**self.seasonal_kw) if self.seasonal else None,
+            (
+                DailyRecurrence(self.recurrence_days, self.recurrence_k, self.recurrence_hours)
+                if self.recurrence_days
+                else None
+            ),
         )
 
     def _phase(self, ts_ms: int) -> int | None:
@@ -198,7 +221,10 @@ class SeriesDetector:
             channel = self._channels.get(name)
             if channel is None or not channel.window.ready:
                 continue
-            surprise = channel.window.surprise(value)
+            z = channel.window.z(value)
+            surprise = channel.window.surprise(value, z)
+            if channel.recurrence is not None and channel.recurrence.recurrent(z, ts_ms):
+                surprise = min(surprise, self.recurrent_cap)
             raw = math.nan
             if channel.memory.ready:
                 raw = channel.memory.score_one(value, phase)
@@ -266,7 +292,13 @@ class SeriesDetector:
                     channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
                 channel.delta_memory.learn_one(delta)
             channel.last_value = value
-            channel.window.learn_one(value)
+            if channel.window.ready:
+                z = channel.window.z(value)
+                if channel.recurrence is not None:
+                    channel.recurrence.learn_one(z, ts_ms)
+                channel.window.learn_one(value, z)
+            else:
+                channel.window.learn_one(value)
             if channel.seasonal is not None:
                 channel.seasonal.learn_one(value, ts_ms)
             channel.memory.learn_one(value, phase)

@@ -170,3 +170,23 @@ def test_seasonal_residual_reads_its_slot_width_off_the_sampling_step() -> None:
     for t in range(20):
         fast.learn_one(1.0, t * 1000)  # every second: slots of the 1-minute floor
     assert fast._slot_ms == 60_000
+
+
+def test_a_nightly_spike_stops_alarming_once_it_recurs_and_others_still_alarm() -> None:
+    """A backup's CPU spike at 03:00 every night is routine after two nights."""
+    rng = random.Random(6)
+    step = 300_000
+    n = 288 * 10
+    values = [1.0 + rng.gauss(0, 0.05) for _ in range(n)]
+    nightly = [d * 288 + 36 for d in range(10)]  # 03:00
+    for t in nightly:
+        values[t] = 3.0
+    lone = 288 * 8 + 150  # 12:30 on day 8
+    values[lone] = 3.0
+    stamps = [t * step for t in range(n)]
+    det = SeriesDetector()
+    scores = run_timed(det, values, stamps)
+    assert all(scores[t] < det.threshold for t in nightly[4:])
+    assert scores[lone] >= det.threshold
+    plain = run_timed(SeriesDetector(recurrence_days=0), values, stamps)
+    assert sum(plain[t] >= det.threshold for t in nightly[4:]) >= 3
