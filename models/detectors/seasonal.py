@@ -5,10 +5,11 @@ peak, a missing jump) leaves every value's own z-score ordinary; what breaks is 
 value *for its time of day*. :class:`SeasonalResidual` keeps, per time-of-day slot, an
 exponentially weighted mean of the values seen in that slot on earlier days (the slot
 width is the series' typical sampling step, read off its first timestamps, within
-[1 min, 1 h]), and judges the mean of the last ``short`` residuals
-``value - profile[slot]`` with a :class:`~models.detectors.window_z.WindowedZScore` over
-recent such means: the residuals' own scale and tail calibration, so a series without a
-daily shape, whose residuals are as noisy as its values, gains no extra alarms.
+[15 min, 1 h]: a 5-minute series gets three values a day per slot), and judges the
+mean of the last ``short`` residuals ``value - profile[slot]`` with a
+:class:`~models.detectors.window_z.WindowedZScore` over recent such means: the
+residuals' own scale and tail calibration, so a series without a daily shape, whose
+residuals are as noisy as its values, gains no extra alarms.
 
 Only the time of day of a timestamp is used: rows stay a sequence (a repeated or
 backward timestamp just updates its slot), and memory is bounded by the slot count.
@@ -65,7 +66,7 @@ class SeasonalResidual:
         alpha: float = 0.3,
         min_visits: int = 2,
         steps: int = 30,
-        min_slot_ms: int = 60_000,
+        min_slot_ms: int = 900_000,
         max_slot_ms: int = 3_600_000,
         window: int = 2000,
         short: int = 6,

@@ -6,10 +6,7 @@ surprises (``-log10`` of a tail probability, so they keep growing where a probab
 would round to 1), the largest of which counts:
 
 1. :class:`~models.detectors.window_z.WindowedZScore`: the normal tail of the value's
-   (and its 5-point mean's) distance from a long window's mean - spikes, level shifts -
-   held below the alarm level when :class:`~models.detectors.recurrence.DailyRecurrence`
-   finds that z reached at this time of day on two of the last 14 days (a nightly job's
-   spike is routine);
+   (and its 5-point mean's) distance from a long window's mean - spikes, level shifts;
 2. :class:`~models.detectors.sequence.SequenceMemory` gives a raw score (how unexpected
    the value is after its recent context: rhythm, seasonality of any period, flat
    stretches), and :class:`~models.detectors.likelihood.AnomalyLikelihood` turns it
@@ -23,10 +20,14 @@ would round to 1), the largest of which counts:
 
 then:
 
-4. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
+4. the largest of 1-3 is held below the alarm level when
+   :class:`~models.detectors.recurrence.DailyRecurrence` finds it reached at this time
+   of day on two of the last 14 days (a nightly job's spike is routine); and the
+   largest of that and the step channel of 2. counts;
+5. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
    over [0, 1] without saturating (a surprise of 10^300 is still below 1.0), and
    ``threshold`` = 0.5 is the alarm level;
-5. after an alarm, the feature's scores are damped below the alarm level for ``rest``
+6. after an alarm, the feature's scores are damped below the alarm level for ``rest``
    points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
    Numenta's red-zone filter), and each recent alarm raises the bar for the next one.
 
@@ -109,10 +110,14 @@ class SeriesDetector:
         Add the :class:`~models.detectors.seasonal.SeasonalResidual` surprise (built with
         ``seasonal_kw``, multiplied by ``seasonal_weight``).
     recurrence_days, recurrence_k, recurrence_hours, recurrent_cap
-        A windowed z reached within ``recurrence_hours`` of this time of day on
-        ``recurrence_k`` of the last ``recurrence_days`` days
-        (:class:`~models.detectors.recurrence.DailyRecurrence`) gives at most the
-        surprise ``recurrent_cap``; ``recurrence_days=0`` turns this off.
+        A surprise of the value channels (windowed z, likelihood, seasonal residual)
+        reached within ``recurrence_hours`` of this time of day on ``recurrence_k`` of
+        the last ``recurrence_days`` days
+        (:class:`~models.detectors.recurrence.DailyRecurrence`) counts as at most
+        ``recurrent_cap``; ``recurrence_days=0`` turns this off.
+    quiet_start : int
+        Alarms of a feature's first ``quiet_start`` points (its warm-up) neither start
+        a rest period nor count towards the alarm penalty.
     alarm_penalty, penalty_memory
         Each alarm of a feature in its last ``penalty_memory`` points lowers its
         surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
@@ -127,11 +132,11 @@ class SeriesDetector:
         alarm_surprise: float = 5.0,
         rest: int = 100,
         damp: float = 0.5,
-        bins: int = 8,
+        bins: int = 12,
         order: int = 3,
         warmup: int = 50,
         short_window: int = 10,
-        history: int = 4000,
+        history: int = 8000,
         learning_period: int = 50,
         window: int = 6400,
         short: int = 5,
@@ -140,7 +145,7 @@ class SeriesDetector:
         tail_q: float = 0.99,
         alarm_penalty: float = 1.0,
         deltas: bool = True,
-        penalty_memory: int = 2000,
+        penalty_memory: int = 4000,
         seasonal: bool = True,
         seasonal_kw: Mapping[str, Any] | None = None,
         seasonal_weight: float = 1.0,
@@ -148,7 +153,9 @@ class SeriesDetector:
         recurrence_k: int = 2,
         recurrence_hours: int = 1,
         recurrent_cap: float = 2.5,
+        quiet_start: int = 100,
     ) -> None:
+        self.quiet_start = quiet_start
         self.recurrence_days = recurrence_days
         self.recurrence_k = recurrence_k
         self.recurrence_hours = recurrence_hours
@@ -175,7 +182,7 @@ class SeriesDetector:
         self.history = history
         self.learning_period = learning_period
         self._channels: dict[str, _Channel] = {}
-        self._cache: tuple[object, dict[str, tuple[float, float]]] | None
+        self._cache: tuple[object, dict[str, tuple[float, float, float]]] | None
         self._cache = None
 
     def _new_channel(self) -> _Channel:
@@ -211,20 +218,17 @@ class SeriesDetector:
 
     def _judge(
         self, items: tuple[tuple[str, float], ...], ts_ms: int
-    ) -> dict[str, tuple[float, float]]:
-        """Per warm feature: (raw score, damped surprise)."""
+    ) -> dict[str, tuple[float, float, float]]:
+        """Per warm feature: (raw score, damped surprise, value channels' surprise)."""
         if self._cache is not None and self._cache[0] == (items, ts_ms):
             return self._cache[1]
-        judged: dict[str, tuple[float, float]] = {}
+        judged: dict[str, tuple[float, float, float]] = {}
         phase = self._phase(ts_ms)
         for name, value in items:
             channel = self._channels.get(name)
             if channel is None or not channel.window.ready:
                 continue
-            z = channel.window.z(value)
-            surprise = channel.window.surprise(value, z)
-            if channel.recurrence is not None and channel.recurrence.recurrent(z, ts_ms):
-                surprise = min(surprise, self.recurrent_cap)
+            surprise = channel.window.surprise(value)
             raw = math.nan
             if channel.memory.ready:
                 raw = channel.memory.score_one(value, phase)
@@ -234,13 +238,16 @@ class SeriesDetector:
                 surprise = max(
                     surprise, self.seasonal_weight * channel.seasonal.surprise(value, ts_ms)
                 )
+            level = surprise
+            if channel.recurrence is not None and channel.recurrence.recurrent(level, ts_ms):
+                surprise = min(surprise, self.recurrent_cap)
             surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
             if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
                 draw = channel.delta_memory.score_one(value - channel.last_value)
                 surprise = max(surprise, channel.delta_likelihood.surprise(draw))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
-            judged[name] = (raw, surprise)
+            judged[name] = (raw, surprise, level)
         self._cache = ((items, ts_ms), judged)
         return judged
 
@@ -257,7 +264,9 @@ class SeriesDetector:
             return None
         judged = self._judge(items, ts_ms)
         contributions = {
-            name: self._squash(surprise) for name, (_, surprise) in judged.items() if surprise >= 0
+            name: self._squash(surprise)
+            for name, (_, surprise, _) in judged.items()
+            if surprise >= 0
         }
         if not contributions:
             return Score(0.0, warm=False)
@@ -275,11 +284,11 @@ class SeriesDetector:
             channel = self._channels.get(name)
             if channel is None:
                 channel = self._channels[name] = self._new_channel()
-            raw, surprise = judged.get(name, (math.nan, -1.0))
+            raw, surprise, level = judged.get(name, (math.nan, -1.0, math.nan))
             if not math.isnan(raw):
                 channel.likelihood.learn_one(raw)
             channel.seen += 1
-            if surprise >= self.alarm_surprise:
+            if surprise >= self.alarm_surprise and channel.seen > self.quiet_start:
                 channel.since_alarm = 0
                 channel.alarms.append(channel.seen)
             else:
@@ -292,13 +301,9 @@ class SeriesDetector:
                     channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
                 channel.delta_memory.learn_one(delta)
             channel.last_value = value
-            if channel.window.ready:
-                z = channel.window.z(value)
-                if channel.recurrence is not None:
-                    channel.recurrence.learn_one(z, ts_ms)
-                channel.window.learn_one(value, z)
-            else:
-                channel.window.learn_one(value)
+            if channel.recurrence is not None and not math.isnan(level):
+                channel.recurrence.learn_one(level, ts_ms)
+            channel.window.learn_one(value)
             if channel.seasonal is not None:
                 channel.seasonal.learn_one(value, ts_ms)
             channel.memory.learn_one(value, phase)

@@ -131,14 +131,14 @@ class WindowedZScore:
             z = max(z, self.short_weight * abs(short_mean - mean) / sd)
         return z
 
-    def surprise(self, value: float, z: float | None = None) -> float:
-        """:class:`TailCalibration` surprise of :meth:`z` (``z``: already computed)."""
-        return self.calibration.surprise(self.z(value) if z is None else z)
+    def surprise(self, value: float) -> float:
+        """:class:`TailCalibration` surprise of :meth:`z`."""
+        return self.calibration.surprise(self.z(value))
 
-    def learn_one(self, value: float, z: float | None = None) -> None:
-        """Add ``value`` to the window (``z``: its :meth:`z`, if already computed)."""
+    def learn_one(self, value: float) -> None:
+        """Add ``value`` to the window."""
         if self.ready:
-            self.calibration.add(self.z(value) if z is None else z)
+            self.calibration.add(self.z(value))
         self._values.append(value)
         self._sum += value
         self._sum_sq += value * value

@@ -164,12 +164,12 @@ def test_seasonal_residual_scores_repeated_and_backward_timestamps() -> None:
 def test_seasonal_residual_reads_its_slot_width_off_the_sampling_step() -> None:
     sr = SeasonalResidual(steps=10)
     for t in range(20):
-        sr.learn_one(1.0, t * 600_000)  # every 10 minutes
-    assert sr._slot_ms == 600_000
+        sr.learn_one(1.0, t * 1_800_000)  # every 30 minutes
+    assert sr._slot_ms == 1_800_000
     fast = SeasonalResidual(steps=10)
     for t in range(20):
-        fast.learn_one(1.0, t * 1000)  # every second: slots of the 1-minute floor
-    assert fast._slot_ms == 60_000
+        fast.learn_one(1.0, t * 1000)  # every second: slots of the 15-minute floor
+    assert fast._slot_ms == 900_000
 
 
 def test_a_nightly_spike_stops_alarming_once_it_recurs_and_others_still_alarm() -> None:
