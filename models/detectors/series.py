@@ -104,8 +104,9 @@ class SeriesDetector:
         Add the hour of day of ``ts_ms`` to the sequence contexts.
     tail_q : float
         Quantile of past z-scores that calibrates the windowed z's surprise.
-    deltas : bool
-        Add the sequence memory and likelihood of the steps between values.
+    deltas, delta_order
+        Add the sequence memory (contexts of up to ``delta_order`` steps) and likelihood
+        of the steps between values.
     seasonal, seasonal_kw, seasonal_weight
         Add the :class:`~models.detectors.seasonal.SeasonalResidual` surprise (built with
         ``seasonal_kw``, multiplied by ``seasonal_weight``).
@@ -142,7 +143,7 @@ class SeriesDetector:
         short: int = 5,
         short_weight: float = 2.0,
         hour_of_day: bool = True,
-        tail_q: float = 0.99,
+        tail_q: float = 0.985,
         alarm_penalty: float = 1.0,
         deltas: bool = True,
         penalty_memory: int = 4000,
@@ -154,7 +155,9 @@ class SeriesDetector:
         recurrence_hours: int = 1,
         recurrent_cap: float = 2.5,
         quiet_start: int = 100,
+        delta_order: int = 2,
     ) -> None:
+        self.delta_order = delta_order
         self.quiet_start = quiet_start
         self.recurrence_days = recurrence_days
         self.recurrence_k = recurrence_k
@@ -199,7 +202,7 @@ class SeriesDetector:
                 history=self.history,
                 learning_period=self.learning_period,
             ),
-            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            SequenceMemory(bins=self.bins, order=self.delta_order, warmup=self.warmup),
             AnomalyLikelihood(
                 short_window=self.short_window,
                 history=self.history,
