@@ -13,19 +13,28 @@ would round to 1), the largest of which counts:
    into the surprise of the recent mean raw score (Numenta's anomaly likelihood);
    a second memory and likelihood do the same for the steps ``value - previous``
    (a broken shape at an ordinary level: a ramp that stops, a flat middle);
+3. :class:`~models.detectors.seasonal.SeasonalResidual`: the distance of the recent
+   values from the same time of day on earlier days (a daily shape that changes inside
+   the normal range: a missing peak, a flat middle), judged against its own recent
+   scale;
 
 then:
 
-3. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
+4. the largest of 1-3 is held below the alarm level when
+   :class:`~models.detectors.recurrence.DailyRecurrence` finds it reached at this time
+   of day on two of the last 14 days (a nightly job's spike is routine); and the
+   largest of that and the step channel of 2. counts;
+5. the score is ``g / (1 + g)``, ``g = log2(1 + surprise / alarm_surprise)``: graded
    over [0, 1] without saturating (a surprise of 10^300 is still below 1.0), and
    ``threshold`` = 0.5 is the alarm level;
-4. after an alarm, the feature's scores are damped below the alarm level for ``rest``
+6. after an alarm, the feature's scores are damped below the alarm level for ``rest``
    points, so one anomaly raises one alarm rather than a flood (CAD OSE's rest period,
    Numenta's red-zone filter), and each recent alarm raises the bar for the next one.
 
 The score of a point is the largest over its features; :attr:`Score.top_feature` names
-the driving one. Time is not used (rows are a sequence: repeated or out-of-order
-timestamps change nothing) unless ``hour_of_day`` adds the hour to the sequence contexts.
+the driving one. Rows are a sequence: time is read only as the time of day (the hour in
+the sequence contexts, with ``hour_of_day``, and the seasonal residual's slots), so a
+repeated or out-of-order timestamp is scored like any other row.
 
 >>> import math
 >>> det = SeriesDetector()
@@ -45,9 +54,12 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.detectors.likelihood import AnomalyLikelihood
+from models.detectors.recurrence import DailyRecurrence
 from models.detectors.score import Score, finite_items
+from models.detectors.seasonal import SeasonalResidual
 from models.detectors.sequence import SequenceMemory
 from models.detectors.window_z import WindowedZScore
 
@@ -61,6 +73,8 @@ class _Channel:
     likelihood: AnomalyLikelihood
     delta_memory: SequenceMemory
     delta_likelihood: AnomalyLikelihood
+    seasonal: SeasonalResidual | None = None
+    recurrence: DailyRecurrence | None = None
     last_value: float = math.nan
     since_alarm: int = 1 << 30
     seen: int = 0
@@ -90,8 +104,21 @@ class SeriesDetector:
         Add the hour of day of ``ts_ms`` to the sequence contexts.
     tail_q : float
         Quantile of past z-scores that calibrates the windowed z's surprise.
-    deltas : bool
-        Add the sequence memory and likelihood of the steps between values.
+    deltas, delta_order
+        Add the sequence memory (contexts of up to ``delta_order`` steps) and likelihood
+        of the steps between values.
+    seasonal, seasonal_kw, seasonal_weight
+        Add the :class:`~models.detectors.seasonal.SeasonalResidual` surprise (built with
+        ``seasonal_kw``, multiplied by ``seasonal_weight``).
+    recurrence_days, recurrence_k, recurrence_hours, recurrent_cap
+        A surprise of the value channels (windowed z, likelihood, seasonal residual)
+        reached within ``recurrence_hours`` of this time of day on ``recurrence_k`` of
+        the last ``recurrence_days`` days
+        (:class:`~models.detectors.recurrence.DailyRecurrence`) counts as at most
+        ``recurrent_cap``; ``recurrence_days=0`` turns this off.
+    quiet_start : int
+        Alarms of a feature's first ``quiet_start`` points (its warm-up) neither start
+        a rest period nor count towards the alarm penalty.
     alarm_penalty, penalty_memory
         Each alarm of a feature in its last ``penalty_memory`` points lowers its
         surprise by ``alarm_penalty``: a feature that alarms often needs more to alarm
@@ -106,21 +133,39 @@ class SeriesDetector:
         alarm_surprise: float = 5.0,
         rest: int = 100,
         damp: float = 0.5,
-        bins: int = 8,
+        bins: int = 12,
         order: int = 3,
         warmup: int = 50,
         short_window: int = 10,
-        history: int = 4000,
+        history: int = 8000,
         learning_period: int = 50,
         window: int = 6400,
         short: int = 5,
         short_weight: float = 2.0,
         hour_of_day: bool = True,
-        tail_q: float = 0.99,
+        tail_q: float = 0.985,
         alarm_penalty: float = 1.0,
         deltas: bool = True,
-        penalty_memory: int = 2000,
+        penalty_memory: int = 4000,
+        seasonal: bool = True,
+        seasonal_kw: Mapping[str, Any] | None = None,
+        seasonal_weight: float = 1.0,
+        recurrence_days: int = 14,
+        recurrence_k: int = 2,
+        recurrence_hours: int = 1,
+        recurrent_cap: float = 2.5,
+        quiet_start: int = 100,
+        delta_order: int = 2,
     ) -> None:
+        self.delta_order = delta_order
+        self.quiet_start = quiet_start
+        self.recurrence_days = recurrence_days
+        self.recurrence_k = recurrence_k
+        self.recurrence_hours = recurrence_hours
+        self.recurrent_cap = recurrent_cap
+        self.seasonal_weight = seasonal_weight
+        self.seasonal = seasonal
+        self.seasonal_kw = dict(seasonal_kw or {})
         self.alarm_penalty = alarm_penalty
         self.deltas = deltas
         self.penalty_memory = penalty_memory
@@ -140,7 +185,7 @@ class SeriesDetector:
         self.history = history
         self.learning_period = learning_period
         self._channels: dict[str, _Channel] = {}
-        self._cache: tuple[object, dict[str, tuple[float, float]]] | None
+        self._cache: tuple[object, dict[str, tuple[float, float, float]]] | None
         self._cache = None
 
     def _new_channel(self) -> _Channel:
@@ -157,11 +202,17 @@ class SeriesDetector:
                 history=self.history,
                 learning_period=self.learning_period,
             ),
-            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            SequenceMemory(bins=self.bins, order=self.delta_order, warmup=self.warmup),
             AnomalyLikelihood(
                 short_window=self.short_window,
                 history=self.history,
                 learning_period=self.learning_period,
+            ),
+            SeasonalResidual(**self.seasonal_kw) if self.seasonal else None,
+            (
+                DailyRecurrence(self.recurrence_days, self.recurrence_k, self.recurrence_hours)
+                if self.recurrence_days
+                else None
             ),
         )
 
@@ -170,11 +221,11 @@ class SeriesDetector:
 
     def _judge(
         self, items: tuple[tuple[str, float], ...], ts_ms: int
-    ) -> dict[str, tuple[float, float]]:
-        """Per warm feature: (raw score, damped surprise)."""
+    ) -> dict[str, tuple[float, float, float]]:
+        """Per warm feature: (raw score, damped surprise, value channels' surprise)."""
         if self._cache is not None and self._cache[0] == (items, ts_ms):
             return self._cache[1]
-        judged: dict[str, tuple[float, float]] = {}
+        judged: dict[str, tuple[float, float, float]] = {}
         phase = self._phase(ts_ms)
         for name, value in items:
             channel = self._channels.get(name)
@@ -186,13 +237,20 @@ class SeriesDetector:
                 raw = channel.memory.score_one(value, phase)
                 if channel.likelihood.ready:
                     surprise = max(surprise, channel.likelihood.surprise(raw))
+            if channel.seasonal is not None:
+                surprise = max(
+                    surprise, self.seasonal_weight * channel.seasonal.surprise(value, ts_ms)
+                )
+            level = surprise
+            if channel.recurrence is not None and channel.recurrence.recurrent(level, ts_ms):
+                surprise = min(surprise, self.recurrent_cap)
             surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
             if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
                 draw = channel.delta_memory.score_one(value - channel.last_value)
                 surprise = max(surprise, channel.delta_likelihood.surprise(draw))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
-            judged[name] = (raw, surprise)
+            judged[name] = (raw, surprise, level)
         self._cache = ((items, ts_ms), judged)
         return judged
 
@@ -209,7 +267,9 @@ class SeriesDetector:
             return None
         judged = self._judge(items, ts_ms)
         contributions = {
-            name: self._squash(surprise) for name, (_, surprise) in judged.items() if surprise >= 0
+            name: self._squash(surprise)
+            for name, (_, surprise, _) in judged.items()
+            if surprise >= 0
         }
         if not contributions:
             return Score(0.0, warm=False)
@@ -227,11 +287,11 @@ class SeriesDetector:
             channel = self._channels.get(name)
             if channel is None:
                 channel = self._channels[name] = self._new_channel()
-            raw, surprise = judged.get(name, (math.nan, -1.0))
+            raw, surprise, level = judged.get(name, (math.nan, -1.0, math.nan))
             if not math.isnan(raw):
                 channel.likelihood.learn_one(raw)
             channel.seen += 1
-            if surprise >= self.alarm_surprise:
+            if surprise >= self.alarm_surprise and channel.seen > self.quiet_start:
                 channel.since_alarm = 0
                 channel.alarms.append(channel.seen)
             else:
@@ -244,5 +304,9 @@ class SeriesDetector:
                     channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
                 channel.delta_memory.learn_one(delta)
             channel.last_value = value
+            if channel.recurrence is not None and not math.isnan(level):
+                channel.recurrence.learn_one(level, ts_ms)
             channel.window.learn_one(value)
+            if channel.seasonal is not None:
+                channel.seasonal.learn_one(value, ts_ms)
             channel.memory.learn_one(value, phase)

@@ -11,6 +11,7 @@ import pytest
 
 from models.detectors import ForecastResidualDetector
 from models.detectors.likelihood import AnomalyLikelihood, normal_surprise
+from models.detectors.seasonal import SeasonalResidual
 from models.detectors.sequence import SequenceMemory
 from models.detectors.series import SeriesDetector
 
@@ -111,3 +112,81 @@ def test_sequence_memory_bounds_its_contexts() -> None:
     for _ in range(2000):
         mem.learn_one(rng.uniform(0, 100))
     assert len(mem._counts) <= 50
+
+
+def _daily(t: int, rng: random.Random) -> float:
+    """A 5-minute series with a daily shape: 288 points a day."""
+    return 10.0 + 5.0 * math.sin(2 * math.pi * (t % 288) / 288) + rng.gauss(0, 0.3)
+
+
+def run_timed(det: SeriesDetector, values: list[float], stamps: list[int]) -> list[float]:
+    scores = []
+    for ts, v in zip(stamps, values, strict=True):
+        s = det.score_one({"value": v}, ts)
+        det.learn_one({"value": v}, ts)
+        scores.append(s.value if s is not None and s.warm else math.nan)
+    return scores
+
+
+def test_a_daily_shape_that_breaks_inside_the_normal_range_alarms() -> None:
+    """A day whose peak stays at the daily mean: no value is unusual, its time of day is.
+
+    The seasonal residual alarms before the detector without it does."""
+    rng = random.Random(3)
+    step = 300_000
+    n = 288 * 8
+    values = [_daily(t, rng) for t in range(n)]
+    broken = range(288 * 7 + 40, 288 * 7 + 110)  # around the peak at slot 72
+    for t in broken:
+        values[t] = 10.0 + rng.gauss(0, 0.3)
+    stamps = [t * step for t in range(n)]
+    det = SeriesDetector()
+    scores = run_timed(det, values, stamps)
+    assert max(scores[288 * 3 : broken[0]]) < det.threshold
+    assert max(scores[broken[0] : broken[-1]]) >= det.threshold
+    first = next(t for t in broken if scores[t] >= det.threshold)
+    plain = run_timed(SeriesDetector(seasonal=False), values, stamps)
+    assert all(plain[t] < det.threshold for t in broken[: first - broken[0] + 1])
+
+
+def test_seasonal_residual_scores_repeated_and_backward_timestamps() -> None:
+    rng = random.Random(4)
+    step = 300_000
+    stamps = [t * step for t in range(288 * 4)]
+    stamps[500] = stamps[499]  # repeated
+    stamps[700] = stamps[699] - 55 * 60_000  # a step back of 55 minutes
+    values = [_daily(t, rng) for t in range(len(stamps))]
+    scores = run_timed(SeriesDetector(), values, stamps)
+    warm = [s for s in scores if not math.isnan(s)]
+    assert len(warm) == len(values) - 30 and all(0.0 <= s < 1.0 for s in warm)
+
+
+def test_seasonal_residual_reads_its_slot_width_off_the_sampling_step() -> None:
+    sr = SeasonalResidual(steps=10)
+    for t in range(20):
+        sr.learn_one(1.0, t * 1_800_000)  # every 30 minutes
+    assert sr._slot_ms == 1_800_000
+    fast = SeasonalResidual(steps=10)
+    for t in range(20):
+        fast.learn_one(1.0, t * 1000)  # every second: slots of the 15-minute floor
+    assert fast._slot_ms == 900_000
+
+
+def test_a_nightly_spike_stops_alarming_once_it_recurs_and_others_still_alarm() -> None:
+    """A backup's CPU spike at 03:00 every night is routine after two nights."""
+    rng = random.Random(6)
+    step = 300_000
+    n = 288 * 10
+    values = [1.0 + rng.gauss(0, 0.05) for _ in range(n)]
+    nightly = [d * 288 + 36 for d in range(10)]  # 03:00
+    for t in nightly:
+        values[t] = 3.0
+    lone = 288 * 8 + 150  # 12:30 on day 8
+    values[lone] = 3.0
+    stamps = [t * step for t in range(n)]
+    det = SeriesDetector()
+    scores = run_timed(det, values, stamps)
+    assert all(scores[t] < det.threshold for t in nightly[4:])
+    assert scores[lone] >= det.threshold
+    plain = run_timed(SeriesDetector(recurrence_days=0), values, stamps)
+    assert sum(plain[t] >= det.threshold for t in nightly[4:]) >= 3
