@@ -40,7 +40,7 @@ from agents.outputs import (
     send_dead_letters,
     send_durably,
 )
-from config.metrics import PipelineMetrics
+from config.metrics import PipelineMetrics, observe_many
 from config.settings import Settings
 from models.summaries import summarize_window
 from models.windows import (
@@ -314,8 +314,7 @@ class WindowAggregator:
             await self._persist([], moved)
         elapsed = time.monotonic() - started
         hist = self.metrics.processing_latency.labels(topic=self.source_name)
-        for _ in range(len(events)):
-            hist.observe(elapsed)
+        observe_many(hist, elapsed, len(events))
 
     def _decode_batch(
         self, messages: list[Any], now_ms: int

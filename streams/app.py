@@ -44,6 +44,7 @@ from schemas import (
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
 from streams.durable_producer import DurableProducer
+from streams.monitor import LeanMonitor
 from streams.recovery import ComputeperfTableManager
 from streams.topics import ensure_topics
 from streams.transport import FastHandoffConsumer
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         web_tables_enabled=False,
         # Recovery that does not drop the first input records after it (faust#596).
         TableManager=ComputeperfTableManager,
+        # Faust's monitor books every record four times for /stats pages we do not serve.
+        Monitor=LeanMonitor,
         **faust_options,
     )
     app.settings = settings
