@@ -10,6 +10,39 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+
+def observe_many(histogram: Histogram, value: float, count: int) -> None:
+    """``histogram.observe(value)`` ``count`` times, in one step (a batch's records).
+
+    The same bucket counts as the loop, and its sum up to float rounding
+    (prometheus_client's ``observe`` adds the value to the sum and 1 to the first bucket
+    whose bound holds it); a histogram without those internals takes ``observe``.
+
+    >>> m, n = PipelineMetrics(), PipelineMetrics()
+    >>> a, b = (x.processing_latency.labels(topic="t") for x in (m, n))
+    >>> for _ in range(3):
+    ...     a.observe(0.3)
+    >>> observe_many(b, 0.3, 3)
+    >>> def figures(h):
+    ...     return [(s.name, s.labels, round(s.value, 9)) for s in h.collect()[0].samples
+    ...             if not s.name.endswith("_created")]
+    >>> figures(m.processing_latency) == figures(n.processing_latency)
+    True
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if count <= 0:
+        return
+    if bounds is None or not hasattr(histogram, "_buckets"):
+        for _ in range(count):
+            histogram.observe(value)
+        return
+    histogram._sum.inc(value * count)
+    for i, bound in enumerate(bounds):
+        if value <= bound:
+            histogram._buckets[i].inc(count)
+            break
+
+
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 

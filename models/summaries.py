@@ -23,19 +23,14 @@ def summarize_window(
     acc: WindowAccumulator,
 ) -> MetricWindow:
     """Return the ``MetricWindow`` of one closed window."""
-    metrics = {
-        name: MetricStats(
-            count=s.count,
-            mean=s.mean,
-            min=s.min,
-            max=s.max,
-            p50=s.quantile(0.50),
-            p95=s.quantile(0.95),
-            p99=s.quantile(0.99),
+    metrics = {}
+    for name, s in sorted(acc.metrics.items()):
+        if not s.count:
+            continue
+        p50, p95, p99 = s.quantiles((0.50, 0.95, 0.99))
+        metrics[name] = MetricStats(
+            count=s.count, mean=s.mean, min=s.min, max=s.max, p50=p50, p95=p95, p99=p99
         )
-        for name, s in sorted(acc.metrics.items())
-        if s.count
-    }
     return MetricWindow(
         entity_type=entity_type,
         entity_id=entity_id,

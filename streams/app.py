@@ -45,6 +45,7 @@ from schemas import (
 from schemas.recommendations import Recommendation
 from streams.codec import codec_name, register_codecs
 from streams.durable_producer import DurableProducer
+from streams.monitor import LeanMonitor
 from streams.recovery import ComputeperfTableManager
 from streams.topics import ensure_topics
 from streams.transport import FastHandoffConsumer
@@ -140,6 +141,8 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
         TableManager=ComputeperfTableManager,
         # aiohttp's own body limit (request.read()) at the API's: no page reads more.
         web_application_options={"client_max_size": settings.api_max_body_bytes},
+        # Faust's monitor books every record four times for /stats pages we do not serve.
+        Monitor=LeanMonitor,
         **faust_options,
     )
     app.settings = settings
