@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.kafka.broker import set_pdeathsig, terminate
+from streams.workers import memory_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_SCRIPT = Path(__file__).with_name("quix_peer.py")
@@ -104,10 +105,7 @@ class QuixPeer:
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the peer so far (VmHWM), in MiB."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return memory_mb(self.process.pid, "VmHWM")
 
     def stop(self) -> None:
         """Stop the peer cleanly (SIGTERM: Quix commits and closes; SIGKILL after 20 s)."""

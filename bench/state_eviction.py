@@ -25,15 +25,7 @@ from agents.produce import produce_durably
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import ProviderSample, encode
-from streams.workers import WorkerProcess
-
-
-def rss_mb(pid: int) -> float:
-    """Current resident memory of ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from streams.workers import WorkerProcess, memory_mb
 
 
 def sample(provider_id: str, ts_ms: int) -> bytes:
@@ -67,7 +59,7 @@ def metric(worker: WorkerProcess, name: str, **labels: str) -> float:
 
 def report(stage: str, worker: WorkerProcess, **extra: object) -> None:
     assert worker.process is not None
-    line = {"stage": stage, "rss_mb": round(rss_mb(worker.process.pid), 1), **extra}
+    line = {"stage": stage, "rss_mb": round(memory_mb(worker.process.pid), 1), **extra}
     print(json.dumps(line), flush=True)
 
 

@@ -57,6 +57,20 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         )
 
 
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of process ``pid`` from ``/proc/PID/status``, in MiB (NaN if absent).
+
+    ``VmRSS`` is the resident memory now, ``VmHWM`` its peak so far.
+
+    >>> memory_mb(os.getpid(), "VmHWM") >= memory_mb(os.getpid()) > 0
+    True
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 @dataclass
 class WorkerProcess:
     """One ``computeperf worker`` child process with its web port (``/metrics``, ``/healthz``)."""
@@ -118,10 +132,7 @@ class WorkerProcess:
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the worker so far (VmHWM), in MiB."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return memory_mb(self.process.pid, "VmHWM")
 
     def kill(self) -> None:
         """SIGKILL the worker (crash test)."""
