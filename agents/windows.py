@@ -74,6 +74,9 @@ class PartitionState:
     open_keys: set[str] = field(default_factory=set)
     last_arrival_s: float = field(default_factory=time.monotonic)
     last_offset: int = -1
+    #: When the broker first confirmed that nothing past ``last_offset`` exists, since the
+    #: last arrival (monotonic s); ``None`` until then, and again after any failed check.
+    confirmed_quiet_s: float | None = None
     #: The watermark last written to the table (the partition's record, below).
     durable_watermark_ms: int = NO_WATERMARK
 
@@ -81,6 +84,9 @@ class PartitionState:
 #: Table key of a partition's watermark record (``{"p": partition, "watermark_ms": ...}``),
 #: written once the states it depends on are durable; not an entity id (those are text).
 WATERMARK_KEY = "\x00watermark/{}"
+
+#: A partition without a record for this long has its end offset checked each tick.
+QUIET_CHECK_AFTER_S = 1.0
 
 
 class WindowAggregator:
@@ -291,6 +297,7 @@ class WindowAggregator:
             part = self.partitions[msg.partition]
             part.last_arrival_s = started
             part.last_offset = msg.offset
+            part.confirmed_quiet_s = None
             try:
                 letter = self._offer(msg, now_ms, touched, advanced, decoded[i], rows[i], pending)
             except Exception as exc:
@@ -456,36 +463,36 @@ class WindowAggregator:
     async def close_idle(self, end_offsets: EndOffsets | None = None) -> None:
         """Advance idle partitions' watermarks with the wall clock and close their windows.
 
-        ``end_offsets(partitions)`` asks the broker for the partitions' end offsets: a
-        partition counts as idle only when the broker confirms that nothing past its
-        last record exists. Quiet because the broker is down (or the consumer lags) is
-        not idle: the windows of a broker restart's pause closed early, and the samples
-        that came after the restart were late (issue 17: 6.5 % fewer samples counted);
-        such a partition's quiet time starts over. ``None``: no check (as before).
+        ``end_offsets(partitions)`` asks the broker for the partitions' end offsets. A
+        partition's quiet time counts from the broker's *first confirmation* that nothing
+        past its last record exists, not from its last record: quiet because the broker is
+        down, or because this check could not run (the tick waited 23 s for the lock that
+        a batch held while its state write waited for the restarted broker, and the
+        samples resent after the restart were then late — issue 17), is not idle. A
+        failed check or a lag starts it over. ``None``: no check; quiet counts from the
+        last record.
         """
         now = time.monotonic()
         horizon_ms = int(time.time() * 1000) + self.settings.watermark_max_lead_ms
         idle_s = self.settings.idle_close_s
+        check_after_s = min(QUIET_CHECK_AFTER_S, idle_s)
         quiet = [
             p
             for p, part in self.partitions.items()
-            if now - part.last_arrival_s >= idle_s and part.watermark.max_event_ms != NO_WATERMARK
+            if now - part.last_arrival_s >= check_after_s
+            and part.watermark.max_event_ms != NO_WATERMARK
         ]
-        if quiet and end_offsets is not None:
-            try:
-                ends = await end_offsets(quiet)
-            except Exception as exc:
-                log.info("end offsets unavailable (%r): partitions %s not idle", exc, quiet)
-                ends = {}
-            for p in list(quiet):
-                part = self.partitions[p]
-                end = ends.get(p)
-                if end is None or (part.last_offset >= 0 and end > part.last_offset + 1):
-                    part.last_arrival_s = now
-                    quiet.remove(p)
+        if not quiet:
+            return
+        if end_offsets is not None:
+            await self._confirm_quiet(quiet, end_offsets)
+            now = time.monotonic()
         for p in quiet:
             part = self.partitions[p]
-            quiet_s = now - part.last_arrival_s
+            since = part.last_arrival_s if end_offsets is None else part.confirmed_quiet_s
+            if since is None or now - since < idle_s:
+                continue
+            quiet_s = now - since
             # Event time is assumed to go on with the wall clock, but only up to the end of
             # the newest window: that closes everything open, and samples that resume
             # after the pause are late only if they belong to that last window. The newest
@@ -497,6 +504,22 @@ class WindowAggregator:
             if guess > part.watermark.value_ms:
                 part.watermark.value_ms = guess
                 await self.close_partition(p)
+
+    async def _confirm_quiet(self, quiet: list[int], end_offsets: EndOffsets) -> None:
+        """Start (or keep) the quiet clock of partitions the broker says are at their end."""
+        try:
+            ends = await end_offsets(quiet)
+        except Exception as exc:
+            log.info("end offsets unavailable (%r): partitions %s not idle", exc, quiet)
+            ends = {}
+        confirmed_at = time.monotonic()
+        for p in quiet:
+            part = self.partitions[p]
+            end = ends.get(p)
+            if end is None or (part.last_offset >= 0 and end > part.last_offset + 1):
+                part.confirmed_quiet_s = None
+            elif part.confirmed_quiet_s is None:
+                part.confirmed_quiet_s = confirmed_at
 
     async def evict_idle(self, chunk: int = 5000) -> int:
         """Forget keys without open windows that were idle long enough, or over the bound.

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from agents.produce import durable_producer, send_all
 from config.settings import Settings
 from infra.kafka import broker as kafka
-from schemas import MetricWindow
+from schemas import DeadLetter, MetricWindow
 from tests.integration.harness import decode_all, drain, fresh_settings, start_worker
 from tests.integration.scenario import thermal_scenario
 
@@ -86,8 +87,22 @@ def test_broker_sigkill_and_restart_loses_no_sample(
             assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
         assert set(windows) == set(expected)
         counted = sum(w.count for w in windows.values())
+        short = {
+            k: (w.count, len(expected[k]))
+            for k, w in windows.items()
+            if w.count != len(expected[k])
+        }
+        if short:
+            letters = decode_all(
+                DeadLetter,
+                asyncio.run(drain(settings, "perf.dlq", until=lambda r: False, timeout_s=3)),
+            )
+            reasons = Counter(d.reason.split(":")[0][:80] for d in letters)
+            pytest.fail(
+                f"counted {counted} of {produced[0]}; windows (counted, produced) {short}; "
+                f"dead letters {dict(reasons)}; worker log {worker.log}"
+            )
         assert counted == produced[0]
-        assert {k: w.count for k, w in windows.items()} == {k: len(s) for k, s in expected.items()}
     finally:
         producer.join(60)
         worker.stop()
