@@ -142,6 +142,17 @@ def build_cli() -> click.Group:
     return root
 
 
+def wait_for_role_lease(settings: Settings) -> None:
+    """A worker of a single-instance role starts only as its active instance (a standby
+    waits here until the active one stops: streams/lease.py)."""
+    from streams.lease import hold_lease, needs_lease
+    from streams.topics import ensure_topics
+
+    if needs_lease(settings):
+        asyncio.run(ensure_topics(settings))
+        hold_lease(settings, announce=lambda text: print(text, flush=True))
+
+
 def main() -> None:
     """Entry point of the ``computeperf`` console script (what Faust's ``app.main()`` does).
 
@@ -155,7 +166,10 @@ def main() -> None:
         return
     from streams.app import create_app
 
-    app: Any = create_app(Settings())
+    settings = Settings()
+    if sys.argv[1:2] == ["worker"]:
+        wait_for_role_lease(settings)
+    app: Any = create_app(settings)
     app.finalize()
     app.worker_init()
     app.worker_init_post_autodiscover()

@@ -32,6 +32,8 @@ class TopicSpec:
     retention_ms: int | None = None
     #: The topic's ``max.message.bytes`` when it must be known (``None``: broker default).
     max_message_bytes: int | None = None
+    #: Its partition count when fixed (``None``: ``Settings.partitions``).
+    partitions: int | None = None
 
     @property
     def record(self) -> type[Record]:
@@ -86,6 +88,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     # The latest status per entity and SLO is all that matters: compacted.
     TopicSpec("perf.slo", "<entity_type>:<entity_id>|<slo key>", compacted=True),
     TopicSpec("perf.budgets", "tenant_id", compacted=True),
+    # Never written: holding its one partition in a role's lease group is the lease
+    # (streams/lease.py: one active instance of a single-instance role, standbys wait).
+    TopicSpec("control.leases", "none", partitions=1),
 )
 
 
@@ -108,7 +113,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         wanted = [
             NewTopic(
                 name=settings.topic(spec.name),
-                num_partitions=settings.partitions,
+                num_partitions=spec.partitions or settings.partitions,
                 replication_factor=settings.replication_factor,
                 topic_configs=spec.configs(settings),
             )

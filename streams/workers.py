@@ -83,10 +83,16 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.web_port}"
 
-    def start(self, timeout_s: float = 90.0) -> WorkerProcess:
-        """Start the worker and wait until its web server answers."""
+    def launch(self) -> WorkerProcess:
+        """Start the worker without waiting (a standby serves nothing until it is active)."""
         args = ["worker", "-l", "info", "--web-port", str(self.settings.web_port)]
         self.process = spawn(args, settings_env(self.settings), self.log)
+        return self
+
+    def start(self, timeout_s: float = 90.0) -> WorkerProcess:
+        """Start the worker and wait until its web server answers."""
+        self.launch()
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
