@@ -428,6 +428,24 @@ class Cluster:
         _await_metadata(self.nodes, timeout_s, via=fresh)
         return fresh
 
+    def restart_all(self, timeout_s: float = 120.0) -> None:
+        """Start every stopped node again at once (a quorum needs most of them); wait for all.
+
+        The nodes die with the *thread* that calls this when ``die_with_parent`` is set.
+        """
+        specs = [NodeSpec(n.node_id, n.port, n.controller_port, n.data_dir) for n in self.nodes]
+        for i, node in enumerate(self.nodes):
+            if node.process.poll() is not None:
+                self.nodes[i] = _launch(
+                    specs[i],
+                    voters=_voters(specs),
+                    cluster_id=self.cluster_id,
+                    cache_dir=self.cache_dir,
+                    die_with_parent=self.die_with_parent,
+                    heap=self.heap,
+                )
+        _await_metadata(self.nodes, timeout_s)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop every node that runs (SIGTERM to all at once, then SIGKILL)."""
         terminate_all([n.process.pid for n in self.nodes if n.process.poll() is None], timeout_s)

@@ -25,7 +25,7 @@ from agents.produce import durable_producer, send_all
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import MetricWindow
-from tests.integration.harness import decode_all, drain, fresh_settings, start_worker
+from tests.integration.harness import decode_all, drain, fresh_settings, produce, start_worker
 from tests.integration.scenario import thermal_scenario
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
@@ -215,3 +215,60 @@ def test_leader_sigkill_loses_no_window_and_processing_resumes(
         progress.done = True
         producer.join(60)
         worker.stop()
+
+
+def test_full_cluster_restart_recovers_every_table_and_loses_no_window(
+    kafka_cluster: kafka.Cluster,
+    tmp_path: Path,
+    report_figure: Callable[[str, float, str], None],
+) -> None:
+    """Every node and the worker SIGKILLed at once mid-stream, then all restarted.
+
+    The windows open at the kill live only in the worker's table (its changelog on the
+    cluster): a table that did not recover would emit them short of the samples before
+    the kill, and a lost watermark record or offset would count samples twice.
+    """
+    settings = fresh_settings(
+        kafka_cluster.bootstrap_servers,
+        tmp_path,
+        agents="windows",
+        idle_close_s=5.0,
+        replication_factor=3,
+    )
+    scenario = thermal_scenario(providers=8, span_s=120, seed=22)
+    expected = scenario.expected_windows(settings.window_ms)
+    messages = scenario.messages()
+    half = len(messages) // 2
+    worker = start_worker(settings, tmp_path, "before").wait_ready()
+    try:
+        asyncio.run(produce(settings, messages[:half]))
+        processed = lambda: worker.metric(  # noqa: E731
+            "computeperf_processing_latency_seconds_count", topic="telemetry.provider"
+        )
+        assert wait_for(lambda: processed() >= half, 90), f"{processed()} of {half} processed"
+        worker.kill()
+        for node in kafka_cluster.nodes:
+            node.kill()
+        down_at = time.monotonic()
+        kafka_cluster.restart_all()  # from the test's thread: nodes die with their thread
+        report_figure("cluster_restart_s", time.monotonic() - down_at, "s")
+        worker = start_worker(settings, tmp_path, "after").wait_ready()
+        asyncio.run(produce(settings, messages[half:]))
+        records = asyncio.run(
+            drain(
+                settings,
+                "perf.metrics",
+                until=lambda r: len({w.key for w in decode_all(MetricWindow, r)}) >= len(expected),
+                timeout_s=120,
+            )
+        )
+    finally:
+        worker.stop()
+    windows: dict[str, MetricWindow] = {}
+    for w in decode_all(MetricWindow, records):
+        assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
+    assert sorted(set(expected) - set(windows)) == [], "windows lost"
+    miscounted = {
+        k: (w.count, len(expected[k])) for k, w in windows.items() if w.count != len(expected[k])
+    }
+    assert not miscounted, f"(counted, produced) per window: {miscounted}"
