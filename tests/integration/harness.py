@@ -9,14 +9,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.produce import produce_durably
 from config.settings import Settings
 from infra.kafka.broker import free_port
-from schemas import Record, decode
+from schemas import MetricWindow, Record, decode
 from streams.workers import WorkerProcess, settings_env
 
 
@@ -115,3 +115,33 @@ R = TypeVar("R", bound=Record)
 
 def decode_all(model: type[R], records: Iterable[tuple[bytes | None, bytes]]) -> list[R]:
     return [decode(model, value) for _, value in records]
+
+
+def drain_windows(
+    settings: Settings, expected: int, timeout_s: float = 120.0
+) -> dict[str, MetricWindow]:
+    """The windows on perf.metrics once ``expected`` distinct ones are there (or time ran
+    out), de-duplicated by window key: output is at-least-once, and a window sent twice
+    must be the same window both times."""
+
+    def distinct(records: list[tuple[bytes | None, bytes]]) -> int:
+        return len({w.key for w in decode_all(MetricWindow, records)})
+
+    records = asyncio.run(
+        drain(
+            settings, "perf.metrics", until=lambda r: distinct(r) >= expected, timeout_s=timeout_s
+        )
+    )
+    windows: dict[str, MetricWindow] = {}
+    for w in decode_all(MetricWindow, records):
+        assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
+    return windows
+
+
+def miscounted(
+    windows: dict[str, MetricWindow], expected: dict[str, list[Any]]
+) -> dict[str, tuple[int, int]]:
+    """``window key -> (counted, produced)`` for every window whose count is not its samples'."""
+    return {
+        k: (w.count, len(expected[k])) for k, w in windows.items() if w.count != len(expected[k])
+    }

@@ -14,8 +14,15 @@ import pytest
 from agents.produce import durable_producer, send_all
 from config.settings import Settings
 from infra.kafka import broker as kafka
-from schemas import DeadLetter, MetricWindow
-from tests.integration.harness import decode_all, drain, fresh_settings, start_worker
+from schemas import DeadLetter
+from tests.integration.harness import (
+    decode_all,
+    drain,
+    drain_windows,
+    fresh_settings,
+    miscounted,
+    start_worker,
+)
 from tests.integration.scenario import thermal_scenario
 
 pytestmark = pytest.mark.kafka
@@ -74,24 +81,10 @@ def test_broker_sigkill_and_restart_loses_no_sample(
         restarted.append(kafka.start(data_dir=data_dir, port=port, controller_port=controller_port))
         producer.join(300)
         assert produced, "production did not finish"
-        records = asyncio.run(
-            drain(
-                settings,
-                "perf.metrics",
-                until=lambda r: len({w.key for w in decode_all(MetricWindow, r)}) >= len(expected),
-                timeout_s=180,
-            )
-        )
-        windows: dict[str, MetricWindow] = {}
-        for w in decode_all(MetricWindow, records):
-            assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
+        windows = drain_windows(settings, len(expected), timeout_s=180)
         assert set(windows) == set(expected)
         counted = sum(w.count for w in windows.values())
-        short = {
-            k: (w.count, len(expected[k]))
-            for k, w in windows.items()
-            if w.count != len(expected[k])
-        }
+        short = miscounted(windows, expected)
         if short:
             letters = decode_all(
                 DeadLetter,

@@ -24,8 +24,13 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from agents.produce import durable_producer, send_all
 from config.settings import Settings
 from infra.kafka import broker as kafka
-from schemas import MetricWindow
-from tests.integration.harness import decode_all, drain, fresh_settings, produce, start_worker
+from tests.integration.harness import (
+    drain_windows,
+    fresh_settings,
+    miscounted,
+    produce,
+    start_worker,
+)
 from tests.integration.scenario import thermal_scenario
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
@@ -181,27 +186,13 @@ def test_leader_sigkill_loses_no_window_and_processing_resumes(
         report_figure("resume_after_leader_kill_s", resume_s, "s")
         assert resume_s < RESUME_LIMIT_S, resume_s
 
-        records = asyncio.run(
-            drain(
-                settings,
-                "perf.metrics",
-                until=lambda r: len({w.key for w in decode_all(MetricWindow, r)}) >= len(expected),
-                timeout_s=120,
-            )
-        )
-        windows: dict[str, MetricWindow] = {}
-        for w in decode_all(MetricWindow, records):
-            assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
+        windows = drain_windows(settings, len(expected))
         lost = sorted(set(expected) - set(windows))
         assert not lost, f"{len(lost)} windows lost: {lost[:10]}"
         assert set(windows) == set(expected)
         # Per provider and window: exactly the samples produced, none lost or counted twice.
-        miscounted = {
-            k: (w.count, len(expected[k]))
-            for k, w in windows.items()
-            if w.count != len(expected[k])
-        }
-        assert not miscounted, miscounted
+        wrong = miscounted(windows, expected)
+        assert not wrong, f"(counted, produced) per window: {wrong}"
         assert sum(w.count for w in windows.values()) == len(scenario.samples)
         report_figure("victim_led_input_partitions", led, f"of {settings.partitions}")
 
@@ -254,21 +245,9 @@ def test_full_cluster_restart_recovers_every_table_and_loses_no_window(
         report_figure("cluster_restart_s", time.monotonic() - down_at, "s")
         worker = start_worker(settings, tmp_path, "after").wait_ready()
         asyncio.run(produce(settings, messages[half:]))
-        records = asyncio.run(
-            drain(
-                settings,
-                "perf.metrics",
-                until=lambda r: len({w.key for w in decode_all(MetricWindow, r)}) >= len(expected),
-                timeout_s=120,
-            )
-        )
+        windows = drain_windows(settings, len(expected))
     finally:
         worker.stop()
-    windows: dict[str, MetricWindow] = {}
-    for w in decode_all(MetricWindow, records):
-        assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
     assert sorted(set(expected) - set(windows)) == [], "windows lost"
-    miscounted = {
-        k: (w.count, len(expected[k])) for k, w in windows.items() if w.count != len(expected[k])
-    }
-    assert not miscounted, f"(counted, produced) per window: {miscounted}"
+    wrong = miscounted(windows, expected)
+    assert not wrong, f"(counted, produced) per window: {wrong}"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
 from schemas import MetricWindow
 from tests.integration.harness import (
     decode_all,
     drain,
+    drain_windows,
     fresh_settings,
     produce,
     start_worker,
@@ -26,19 +26,6 @@ SCENARIO = dict(providers=8, span_s=150, seed=21)
 # idle fallback must not close windows early there (that would make samples late, which an
 # uninterrupted run does not see), only at the very end.
 IDLE_CLOSE_S = 20.0
-
-
-def windows_of(settings: Settings, expected: int) -> dict[str, MetricWindow]:
-    """All windows on perf.metrics, de-duplicated by window key (at-least-once output)."""
-
-    def distinct(records: list[tuple[bytes | None, bytes]]) -> int:
-        return len({w.key for w in decode_all(MetricWindow, records)})
-
-    records = asyncio.run(drain(settings, "perf.metrics", until=lambda r: distinct(r) >= expected))
-    windows: dict[str, MetricWindow] = {}
-    for w in decode_all(MetricWindow, records):
-        assert windows.setdefault(w.key, w) == w, f"two different windows for {w.key}"
-    return windows
 
 
 # The stage under test (the windows) with its alerts consumer: a worker with every role
@@ -55,7 +42,7 @@ def reference_windows(
     worker = start_worker(settings, tmp, "reference")
     try:
         asyncio.run(produce(settings, scenario.messages()))
-        return windows_of(settings, len(scenario.expected_windows(settings.window_ms)))
+        return drain_windows(settings, len(scenario.expected_windows(settings.window_ms)))
     finally:
         worker.stop()
 
@@ -88,7 +75,7 @@ def test_sigkill_mid_run_loses_no_window(kafka_bootstrap: str, tmp_path: Path) -
 
     survivor = start_worker(settings, tmp_path, "survivor")
     try:
-        got = windows_of(settings, len(expected))
+        got = drain_windows(settings, len(expected))
         diagnostics = [
             line
             for line in survivor.metrics_text().splitlines()
@@ -117,7 +104,7 @@ def test_two_workers_split_partitions_and_emit_the_same_windows(
         # Wait for the group to settle so that both hold partitions before data arrives.
         time.sleep(8)
         asyncio.run(produce(settings, scenario.messages()))
-        got = windows_of(settings, len(expected))
+        got = drain_windows(settings, len(expected))
         assert got == expected
         counts = [
             w.metric("computeperf_events_in_total", topic="telemetry.provider")
