@@ -13,6 +13,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from alerts.history import select
+from config.kafka import client_options
 from config.settings import Settings
 from schemas import Alert, DecodeError, decode
 
@@ -31,7 +32,7 @@ async def read_alert_history(
     """Alerts of one entity (or all) overlapping ``[since_ms, until_ms)``, in log order."""
     topic = settings.topic("perf.alerts")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

@@ -6,6 +6,11 @@ run the worker exactly as a user does.
 >>> env = settings_env(Settings(topic_prefix="x."))
 >>> env["COMPUTEPERF_TOPIC_PREFIX"]
 'x.'
+>>> s = Settings(
+...     kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="pw"
+... )
+>>> settings_env(s)["COMPUTEPERF_KAFKA_SASL_PASSWORD"]
+'pw'
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from config.settings import Settings
 from infra.kafka.broker import set_pdeathsig, terminate
 
@@ -32,6 +39,8 @@ def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict
         if not k.startswith("COMPUTEPERF_") and k != "KAFKA_BOOTSTRAP_SERVERS"
     }
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if value is not None:
             env[f"COMPUTEPERF_{name.upper()}"] = str(value)
     return env
