@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
-from config.kafka import client_options
+from config.kafka import client_options, start_client
 from config.settings import Settings
 
 __all__ = ["Outgoing", "durable_producer", "produce_durably", "send_all"]
@@ -50,7 +50,7 @@ async def durable_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer
         linger_ms=5,
         max_batch_size=256 * 1024,
     )
-    await producer.start()
+    await start_client(producer, settings)
     try:
         yield producer
     finally:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from config.kafka import client_options
+from config.kafka import client_options, start_client
 from config.settings import Settings
 
 __all__ = ["HistoryPlan", "history_consumer", "partitions", "plan_history", "read_history"]
@@ -46,7 +46,7 @@ async def history_consumer(settings: Settings) -> AsyncIterator[AIOKafkaConsumer
         isolation_level="read_committed",
         max_poll_records=5000,
     )
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         yield consumer
     finally:

@@ -535,8 +535,9 @@ class WindowAggregator:
         return len(victims)
 
     def observe_lag(self, highwater: Callable[[int], int | None]) -> None:
-        """Export consumer lag and watermark lag per partition."""
+        """Export consumer lag and watermark lag per partition, and the keys held."""
         now_ms = time.time() * 1000
+        self.metrics.state_keys.labels(topic=self.source_name).set(len(self.series))
         for p, part in self.partitions.items():
             hw = highwater(p)
             if hw is not None and part.last_offset >= 0:

@@ -19,12 +19,21 @@ connection, or none.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
 from config.settings import Settings
 
-__all__ = ["client_options", "sasl_password", "ssl_context", "uses_sasl"]
+__all__ = [
+    "KafkaConnectError",
+    "client_options",
+    "connect_error",
+    "sasl_password",
+    "ssl_context",
+    "start_client",
+    "uses_sasl",
+]
 
 
 def uses_sasl(settings: Settings) -> bool:
@@ -70,3 +79,61 @@ def client_options(settings: Settings) -> dict[str, Any]:
         options["sasl_plain_username"] = settings.kafka_sasl_username
         options["sasl_plain_password"] = sasl_password(settings)
     return options
+
+
+class KafkaConnectError(RuntimeError):
+    """No broker of the bootstrap list took this client, with the first broker's reason."""
+
+
+async def refusal(settings: Settings, timeout_s: float = 15.0) -> str | None:
+    """Why the first bootstrap broker refuses a connection with these settings, or None.
+
+    aiokafka only logs the reason (a failed SASL login, an untrusted certificate) and
+    raises "Unable to bootstrap"; one direct connection with the same options says why.
+    """
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import KafkaError
+
+    first = settings.kafka_bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    options = client_options(settings)
+    del options["bootstrap_servers"]
+    try:
+        conn = await asyncio.wait_for(
+            create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **options),
+            timeout_s,
+        )
+    except (OSError, TimeoutError, KafkaError) as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    conn.close()
+    return None
+
+
+async def connect_error(settings: Settings, error: BaseException) -> KafkaConnectError:
+    """A :class:`KafkaConnectError` naming the address, protocol, user and the refusal.
+
+    For a client whose ``start()`` failed with ``error`` (``KafkaConnectionError``).
+    """
+    user = f" as {settings.kafka_sasl_username!r}" if uses_sasl(settings) else ""
+    mechanism = f" {settings.kafka_sasl_mechanism}" if uses_sasl(settings) else ""
+    reason = await refusal(settings) or str(error)
+    return KafkaConnectError(
+        f"cannot connect to Kafka at {settings.kafka_bootstrap_servers} over "
+        f"{settings.kafka_security_protocol}{mechanism}{user}: {reason} "
+        "(COMPUTEPERF_KAFKA_* settings; README: Production cluster)"
+    )
+
+
+async def start_client(client: Any, settings: Settings) -> None:
+    """Start an aiokafka producer, consumer or admin client built from ``settings``.
+
+    When no broker takes it, the client is stopped and :class:`KafkaConnectError` says
+    why (:func:`connect_error`) instead of aiokafka's bare "Unable to bootstrap".
+    """
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        await (client.stop() if hasattr(client, "stop") else client.close())
+        raise await connect_error(settings, exc) from exc
