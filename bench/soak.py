@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import tempfile
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,9 +36,10 @@ import numpy as np
 
 from agents.produce import durable_producer, send_all
 from bench.pipeline import encode_sample
-from bench.soak_summary import Sample, summarize
+from bench.soak_summary import Sample, summarize, warmup_minutes
 from config.settings import Settings
 from infra.kafka import broker as kafka
+from streams.heap_snapshots import snapshot_path
 from streams.topics import ensure_topics
 from streams.workers import WorkerProcess, memory_mb
 
@@ -134,6 +138,50 @@ class LoadThread:
                 await asyncio.sleep(tick_s)
 
 
+@dataclass
+class HeapProbe:
+    """Heap snapshots of a worker started with ``PYTHONTRACEMALLOC=1`` (``--tracemalloc``).
+
+    The worker writes one on ``SIGUSR2`` (:mod:`streams.heap_snapshots`); the probe keeps
+    the one at the end of the warm-up and the latest, to say which lines grew in between.
+    """
+
+    pid: int
+    folder: Path
+    taken: int = 0
+    base: tracemalloc.Snapshot | None = None
+    last: tracemalloc.Snapshot | None = None
+
+    def take(self, keep_as_base: bool, timeout_s: float = 300.0) -> float:
+        """Take a snapshot; return the traced heap in MiB."""
+        path = snapshot_path(self.folder, self.taken)
+        self.taken += 1
+        os.kill(self.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout_s
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"no heap snapshot {path} in {timeout_s:.0f}s")
+            time.sleep(0.5)
+        snap = tracemalloc.Snapshot.load(str(path)).filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        path.unlink()
+        self.last = snap
+        if keep_as_base or self.base is None:
+            self.base = snap
+        return sum(t.size for t in snap.traces) / 2**20
+
+    def growth(self, top: int = 15) -> list[str]:
+        """The source lines whose live allocations grew most from the base to the latest."""
+        if self.base is None or self.last is None:
+            return []
+        return [
+            f"{d.traceback[0].filename}:{d.traceback[0].lineno} "
+            f"{d.size_diff / 1024:+,.0f} KiB ({d.count_diff:+,} blocks)"
+            for d in self.last.compare_to(self.base, "lineno")[:top]
+        ]
+
+
 def soak_settings(base: Settings, tmp: Path, agents: str, evict_after_s: float) -> Settings:
     run = uuid.uuid4().hex[:6]
     return base.model_copy(
@@ -163,7 +211,9 @@ def local_broker(base: Settings) -> Iterator[Settings]:
         broker.stop()
 
 
-def take_sample(minute: float, worker: WorkerProcess, load: LoadThread) -> Sample:
+def take_sample(
+    minute: float, worker: WorkerProcess, load: LoadThread, traced_mb: float | None = None
+) -> Sample:
     """The worker now: RSS, lag (produced - processed), keys held, evicted so far."""
     assert worker.process is not None
     processed = worker.metric("computeperf_events_in_total", topic=SOURCE)
@@ -175,6 +225,7 @@ def take_sample(minute: float, worker: WorkerProcess, load: LoadThread) -> Sampl
         produced=load.produced,
         processed=processed,
         evicted=worker.metric("computeperf_evicted_keys_total", topic=SOURCE),
+        traced_mb=traced_mb,
     )
 
 
@@ -186,13 +237,26 @@ def run_soak(
     agents: str,
     evict_after_s: float,
     sample_s: float = 60.0,
+    heap: bool = False,
 ) -> dict[str, Any]:
-    """Run the soak; return the samples and the summary (:func:`bench.soak_summary.summarize`)."""
+    """Run the soak; return the samples and the summary (:func:`bench.soak_summary.summarize`).
+
+    ``heap``: the worker traces its allocations (``PYTHONTRACEMALLOC=1``) and the result
+    has the traced heap per sample and the lines that grew most after the warm-up.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="computeperf-soak-"))
+    warmup = warmup_minutes(minutes)
+    probe: HeapProbe | None = None
     with local_broker(Settings()) as base:
         settings = soak_settings(base, tmp, agents, evict_after_s)
         asyncio.run(ensure_topics(settings))
+        if heap:
+            os.environ["PYTHONTRACEMALLOC"] = "1"  # read by the worker child only
         worker = WorkerProcess(settings, tmp / "worker.log").start()
+        os.environ.pop("PYTHONTRACEMALLOC", None)
+        assert worker.process is not None
+        if heap:
+            probe = HeapProbe(worker.process.pid, settings.data_dir)
         load: LoadThread | None = None
         try:
             worker.wait_ready()
@@ -205,18 +269,22 @@ def run_soak(
                 if load.error is not None:
                     raise click.ClickException(f"load producer failed: {load.error!r}")
                 population.churn_once()
-                sample = take_sample(float(minute), worker, load)
+                traced = probe.take(keep_as_base=minute == warmup) if probe else None
+                sample = take_sample(float(minute), worker, load, traced)
                 samples.append(sample)
                 say(
                     f"minute {minute}/{minutes}: RSS {sample.rss_mb:.1f} MB, "
                     f"lag {sample.lag:.0f}, state keys {sample.state_keys:.0f}, "
                     f"evicted {sample.evicted:.0f}, produced {sample.produced}"
+                    + (f", traced heap {traced:.1f} MB" if traced is not None else "")
                 )
         finally:
             if load is not None:
                 load.stop()
             worker.stop()
     summary = summarize(samples, minutes, max_rss_slope=1.0, max_lag=rate * 30)
+    if probe is not None:
+        summary["heap_growth_after_warmup"] = probe.growth()
     return {
         "minutes": minutes,
         "rate_per_s": rate,
@@ -254,6 +322,13 @@ def run_soak(
     show_default=True,
     help="Length of a 'minute' (a shorter one for a quick check; slopes stay per sample).",
 )
+@click.option(
+    "--tracemalloc",
+    "heap",
+    is_flag=True,
+    help="Trace the worker's allocations (slower): traced heap per sample and the source "
+    "lines that grew most after the warm-up (heap_growth_after_warmup).",
+)
 def soak_command(
     minutes: int,
     rate: float,
@@ -262,7 +337,8 @@ def soak_command(
     evict_after_s: float,
     agents: str,
     sample_s: float,
+    heap: bool,
 ) -> None:
     """Steady load on one worker for N minutes: slopes of RSS, lag and state size (JSON)."""
-    result = run_soak(minutes, rate, providers, churn, agents, evict_after_s, sample_s)
+    result = run_soak(minutes, rate, providers, churn, agents, evict_after_s, sample_s, heap)
     click.echo(json.dumps(result))

@@ -27,6 +27,7 @@ SLOPES = (
     ("rss_mb", "rss_slope_mb_per_min"),
     ("lag", "lag_slope_per_min"),
     ("state_keys", "state_keys_slope_per_min"),
+    ("traced_mb", "traced_slope_mb_per_min"),
 )
 
 
@@ -35,7 +36,8 @@ class Sample:
     """The worker at the end of one minute of a soak run.
 
     ``lag``: records produced but not yet processed; ``state_keys``: keys held in the
-    windowing agents' state (``computeperf_state_keys``).
+    windowing agents' state (``computeperf_state_keys``); ``traced_mb``: the Python heap
+    as :mod:`tracemalloc` sees it (``bench soak --tracemalloc`` only).
     """
 
     minute: float
@@ -45,6 +47,7 @@ class Sample:
     produced: int = 0
     processed: float = 0.0
     evicted: float = 0.0
+    traced_mb: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Rounded for the JSON.
@@ -90,7 +93,10 @@ def summarize(
     xs = [s.minute for s in steady]
     out: dict[str, Any] = {"warmup_minutes": warmup, "steady_samples": len(steady)}
     for name, key in SLOPES:
-        value = slope(xs, [getattr(s, name) for s in steady])
+        ys = [getattr(s, name) for s in steady]
+        if None in ys:
+            continue
+        value = slope(xs, ys)
         out[key] = None if value is None else round(value, 3) + 0.0  # never -0.0
     lags = [s.lag for s in steady]
     out["max_lag_after_warmup"] = max(lags) if lags else None

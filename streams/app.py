@@ -44,6 +44,7 @@ from schemas import (
     TenantBudgetStatus,
 )
 from schemas.recommendations import Recommendation
+from streams import heap_snapshots
 from streams.codec import codec_name, register_codecs
 from streams.durable_producer import DurableProducer
 from streams.monitor import LeanMonitor
@@ -69,6 +70,8 @@ class ComputeperfApp(faust.App):
         return transport
 
     async def on_start(self) -> None:
+        # PYTHONTRACEMALLOC=1: heap snapshots on SIGUSR2 (bench soak --tracemalloc).
+        heap_snapshots.install(Path(self.settings.data_dir))
         created = await ensure_topics(self.settings)
         if created:
             self.log.info("created topics: %s", ", ".join(created))
