@@ -382,7 +382,8 @@ def run_bench(
 ) -> dict[str, Any]:
     base = Settings()
     broker = None
-    if not kafka.serves_metadata(base.kafka_bootstrap_servers):
+    security = client_options(base)
+    if not kafka.serves_metadata(security.pop("bootstrap_servers"), **security):
         say("no broker at the configured address: starting a temporary one")
         tmp_broker = Path(tempfile.mkdtemp(prefix="computeperf-bench-kafka-"))
         broker = kafka.start(

@@ -37,11 +37,12 @@ import numpy as np
 from agents.produce import durable_producer, send_all
 from bench.pipeline import encode_sample
 from bench.soak_summary import Sample, summarize, warmup_minutes
+from config.kafka import client_options
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from streams.heap_snapshots import snapshot_path
 from streams.topics import ensure_topics
-from streams.workers import WorkerProcess, memory_mb
+from streams.workers import WorkerProcess, memory_mb, metric_sum
 
 SOURCE = "telemetry.provider"
 
@@ -199,7 +200,8 @@ def soak_settings(base: Settings, tmp: Path, agents: str, evict_after_s: float) 
 @contextmanager
 def local_broker(base: Settings) -> Iterator[Settings]:
     """``base``, or a copy pointing at a temporary broker when none serves its address."""
-    if kafka.serves_metadata(base.kafka_bootstrap_servers):
+    security = client_options(base)
+    if kafka.serves_metadata(security.pop("bootstrap_servers"), **security):
         yield base
         return
     say("no broker at the configured address: starting a temporary one")
@@ -216,15 +218,24 @@ def take_sample(
 ) -> Sample:
     """The worker now: RSS, lag (produced - processed), keys held, evicted so far."""
     assert worker.process is not None
-    processed = worker.metric("computeperf_events_in_total", topic=SOURCE)
+    produced = load.produced
+    for attempt in range(6):  # a busy worker may answer /metrics late: wait, never give up
+        try:
+            text = worker.metrics_text()
+            break
+        except OSError:
+            if worker.process.poll() is not None or attempt == 5:
+                raise
+            time.sleep(5)
+    processed = metric_sum(text, "computeperf_events_in_total", topic=SOURCE)
     return Sample(
         minute=minute,
         rss_mb=memory_mb(worker.process.pid),
-        lag=max(0.0, load.produced - processed),
-        state_keys=worker.metric("computeperf_state_keys", topic=SOURCE),
-        produced=load.produced,
+        lag=max(0.0, produced - processed),
+        state_keys=metric_sum(text, "computeperf_state_keys", topic=SOURCE),
+        produced=produced,
         processed=processed,
-        evicted=worker.metric("computeperf_evicted_keys_total", topic=SOURCE),
+        evicted=metric_sum(text, "computeperf_evicted_keys_total", topic=SOURCE),
         traced_mb=traced_mb,
     )
 

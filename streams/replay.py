@@ -50,7 +50,7 @@ from agents.topic_history import (
     plan_history,
     read_history,
 )
-from config.kafka import client_options
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from streams.topics import TOPICS
 
@@ -180,8 +180,8 @@ async def wait_until_settled(
     """
     admin = AIOKafkaAdminClient(**client_options(target))
     consumer = AIOKafkaConsumer(**client_options(target))
-    await admin.start()
-    await consumer.start()
+    await start_client(admin, target)
+    await start_client(consumer, target)
     try:
         deadline = time.monotonic() + timeout_s
         last: dict[str, int] = {}

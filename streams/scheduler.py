@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.produce import durable_producer
 from agents.topic_history import history_consumer, partitions, plan_history, read_history
-from config.kafka import client_options
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from schemas import (
     DecodeError,
@@ -132,7 +132,7 @@ async def run_scheduler(
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         tps = await partitions(consumer, settings.topic("perf.recommendations"))
         consumer.assign(tps)

@@ -80,6 +80,23 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of metric ``name`` in exposition ``text`` whose labels include ``labels``.
+
+    >>> lines = ['m{topic="a",p="0"} 2.0', 'm{topic="a",p="1"} 3.0', "m_x 9"]
+    >>> metric_sum(chr(10).join(lines), "m", topic="a")
+    5.0
+    """
+    total = 0.0
+    for line in text.splitlines():
+        if not (line.startswith(name + "{") or line.startswith(name + " ")):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
 @dataclass
 class WorkerProcess:
     """One ``computeperf worker`` child process with its web port (``/metrics``, ``/healthz``)."""
@@ -129,14 +146,7 @@ class WorkerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of metric ``name`` whose labels include ``labels``."""
-        total = 0.0
-        for line in self.metrics_text().splitlines():
-            if not (line.startswith(name + "{") or line.startswith(name + " ")):
-                continue
-            head, _, value = line.rpartition(" ")
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
+        return metric_sum(self.metrics_text(), name, **labels)
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the worker so far (VmHWM), in MiB."""

@@ -175,14 +175,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _probe(bootstrap: str, brokers: int = 1) -> bool:
+async def _probe(bootstrap: str, brokers: int = 1, **security: object) -> bool:
     from aiokafka import AIOKafkaClient
 
     # aiokafka logs every refused connection; while we poll a starting broker that is noise.
     log = logging.getLogger("aiokafka")
     level = log.level
     log.setLevel(logging.CRITICAL)
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **security)
     try:
         await client.bootstrap()
         return len(client.cluster.brokers()) >= brokers
@@ -193,9 +193,12 @@ async def _probe(bootstrap: str, brokers: int = 1) -> bool:
         log.setLevel(level)
 
 
-def serves_metadata(bootstrap: str, brokers: int = 1) -> bool:
-    """True when Kafka at ``bootstrap`` answers a metadata request naming ``brokers`` nodes."""
-    return asyncio.run(_probe(bootstrap, brokers))
+def serves_metadata(bootstrap: str, brokers: int = 1, **security: object) -> bool:
+    """True when Kafka at ``bootstrap`` answers a metadata request naming ``brokers`` nodes.
+
+    ``security``: the TLS and SASL options of the client (``config.kafka.client_options``).
+    """
+    return asyncio.run(_probe(bootstrap, brokers, **security))
 
 
 @dataclass
