@@ -132,7 +132,7 @@ def _decided_at(rec: Recommendation) -> int | None:
 async def decided_ids(settings: Settings) -> dict[str, int]:
     """Per id, the newest time it was decided at on ``perf.recommendations``, read to its end."""
     decided: dict[str, int] = {}
-    async with history_consumer(settings.kafka_bootstrap_servers) as consumer:
+    async with history_consumer(settings) as consumer:
         plan = await plan_history(consumer, [settings.topic("perf.recommendations")], None)
         async for batch in read_history(consumer, plan, None):
             for message in batch:

@@ -17,6 +17,9 @@ from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
+from config.kafka import client_options, start_client
+from config.settings import Settings
+
 __all__ = ["Outgoing", "durable_producer", "produce_durably", "send_all"]
 
 
@@ -35,19 +38,19 @@ class Outgoing(NamedTuple):
 
 
 @asynccontextmanager
-async def durable_producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+async def durable_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     """A started producer that waits for all in-sync replicas; stopped on exit.
 
     Idempotent: a batch retried after a broker restart is written once and in order.
     """
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=256 * 1024,
     )
-    await producer.start()
+    await start_client(producer, settings)
     try:
         yield producer
     finally:
@@ -75,13 +78,13 @@ async def send_all(
 
 
 async def produce_durably(
-    bootstrap_servers: str,
+    settings: Settings,
     items: Iterable[Outgoing | tuple[str, bytes, bytes]],
     chunk: int = 5000,
 ) -> int:
     """Send records in chunks of ``chunk``; return how many were acknowledged."""
     sent = 0
-    async with durable_producer(bootstrap_servers) as producer:
+    async with durable_producer(settings) as producer:
         records = iter(items)
         while batch := list(islice(records, chunk)):
             sent += await send_all(producer, batch)

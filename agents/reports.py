@@ -71,7 +71,7 @@ async def _read(
     settings: Settings, name: str, since_ms: int | None, until_ms: int | None
 ) -> list[bytes]:
     values: list[bytes] = []
-    async with history_consumer(settings.kafka_bootstrap_servers) as consumer:
+    async with history_consumer(settings) as consumer:
         plan = await plan_history(consumer, [settings.topic(name)], since_ms)
         async for batch in read_history(consumer, plan, until_ms):
             values.extend(m.value for m in batch if m.value is not None)
@@ -150,7 +150,7 @@ async def produce_report(
         html=render_html(figures, data_uris(charts)),
     )
     await produce_durably(
-        settings.kafka_bootstrap_servers,
+        settings,
         [(settings.topic("perf.reports"), report_id.encode(), report.model_dump_json().encode())],
     )
     recipients = tuple(r.strip() for r in settings.report_recipients.split(",") if r.strip())

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from config.kafka import client_options, start_client
+from config.settings import Settings
+
 __all__ = ["HistoryPlan", "history_consumer", "partitions", "plan_history", "read_history"]
 
 
@@ -35,15 +38,15 @@ class HistoryPlan:
 
 
 @asynccontextmanager
-async def history_consumer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaConsumer]:
+async def history_consumer(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
     """A started consumer without a group (it never commits), committed reads only."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_poll_records=5000,
     )
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         yield consumer
     finally:

@@ -130,6 +130,7 @@ class WindowAggregator:
         #: from the table counts as seen then), for :meth:`evict_idle`.
         self.last_seen_s: dict[str, float] = {}
         self.next_eviction_s = 0.0
+        self.next_trim_s = 0.0
         self.partitions: dict[int, PartitionState] = {}
         # The agent and the idle timer both close windows; they take turns.
         self.lock = asyncio.Lock()
@@ -552,14 +553,17 @@ class WindowAggregator:
         if victims:
             self.metrics.evicted_keys.labels(topic=self.source_name).inc(len(victims))
             log.info("evicted %d idle keys of %s", len(victims), self.source_name)
-        if len(victims) >= 1000:
-            # Otherwise the freed memory stays with the process (agents/free_memory.py).
+        if len(victims) >= 1000 or (victims and now >= self.next_trim_s):
+            # Otherwise the freed memory stays with the process (agents/free_memory.py);
+            # with churn, keys go a few at a time: trim at most once a minute for those.
+            self.next_trim_s = now + 60.0
             release_free_memory()
         return len(victims)
 
     def observe_lag(self, highwater: Callable[[int], int | None]) -> None:
-        """Export consumer lag and watermark lag per partition."""
+        """Export consumer lag and watermark lag per partition, and the keys held."""
         now_ms = time.time() * 1000
+        self.metrics.state_keys.labels(topic=self.source_name).set(len(self.series))
         for p, part in self.partitions.items():
             hw = highwater(p)
             if hw is not None and part.last_offset >= 0:

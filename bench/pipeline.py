@@ -47,6 +47,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.produce import produce_durably
 from bench.peers import QUIX_VERSION, QuixPeer, ensure_quix_python
+from config.kafka import client_options
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from schemas import MetricWindow, ProviderSample, encode
@@ -114,7 +115,7 @@ def bench_settings(
 
 async def create_topic(settings: Settings, name: str) -> None:
     """Create the passthrough's sink topic, shaped like the pipeline's topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         topic = NewTopic(name, settings.partitions, settings.replication_factor)
@@ -133,15 +134,13 @@ async def passthrough(
     """Copy ``n`` records from ``source`` to ``sink`` with raw aiokafka; return events/s."""
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.app_id}-passthrough",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=settings.batch_max,
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
-    )
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()
     try:
@@ -227,7 +226,7 @@ def quix_phase(settings: Settings, source: str, n: int, workdir: Path) -> tuple[
 
 async def group_members(settings: Settings) -> tuple[str, int]:
     """State and member count of the workers' consumer group."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([settings.group_id])
@@ -283,7 +282,7 @@ def scale_out_run(
     source = settings.topic("telemetry.provider")
     records = [(source, k, v) for k, v in values]
     producer = threading.Thread(
-        target=lambda: asyncio.run(produce_durably(settings.kafka_bootstrap_servers, records)),
+        target=lambda: asyncio.run(produce_durably(settings, records)),
         daemon=True,
     )
     producer.start()
@@ -305,12 +304,10 @@ def scale_out_run(
 async def latency_run(settings: Settings, rate: float, duration_s: float) -> dict[str, Any]:
     """Produce live samples at ``rate``/s; return per-sample e2e latency percentiles."""
     topic = settings.topic("telemetry.provider")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=2
-    )
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", linger_ms=2)
     consumer = AIOKafkaConsumer(
         settings.topic("perf.metrics"),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -385,7 +382,8 @@ def run_bench(
 ) -> dict[str, Any]:
     base = Settings()
     broker = None
-    if not kafka.serves_metadata(base.kafka_bootstrap_servers):
+    security = client_options(base)
+    if not kafka.serves_metadata(security.pop("bootstrap_servers"), **security):
         say("no broker at the configured address: starting a temporary one")
         tmp_broker = Path(tempfile.mkdtemp(prefix="computeperf-bench-kafka-"))
         broker = kafka.start(
@@ -409,9 +407,7 @@ def run_bench(
         ]
         source = settings.topic("telemetry.provider")
         say(f"producing the backlog to {source} ...")
-        asyncio.run(
-            produce_durably(settings.kafka_bootstrap_servers, ((source, k, v) for k, v in values))
-        )
+        asyncio.run(produce_durably(settings, ((source, k, v) for k, v in values)))
 
         say("phase 1/3: raw aiokafka passthrough ...")
         sink = settings.topic("bench.passthrough")

@@ -92,7 +92,7 @@ def run(
             )
             for i in range(ids)
         )
-        asyncio.run(produce_durably(bootstrap, items))
+        asyncio.run(produce_durably(settings, items))
         while metric(worker, "computeperf_events_in_total", topic="telemetry.provider") < ids:
             time.sleep(1)
         report("consumed", worker, ids=ids)

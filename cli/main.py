@@ -11,7 +11,8 @@ Commands, by what a user wants to do (``computeperf COMMAND --help`` for each):
 - **analyse**: ``detect`` (an anomaly score per line of a CSV series on stdin),
   ``evaluate`` (``placement``, ``prediction``, ``detection``, ``alerts``, ``insights``,
   ``forecast``, ``closed-loop``: quality figures of each core on simulated data),
-  ``bench`` (``pipeline``, ``analysis``, ``detection``: speed and memory figures),
+  ``bench`` (``pipeline``, ``analysis``, ``detection``, ``soak``: speed and memory
+  figures),
   ``report`` (the daily or weekly performance report), ``rules`` (``export`` alert rules
   as Prometheus rules), ``alerts`` (``history`` of an entity from ``perf.alerts``).
 
@@ -93,6 +94,7 @@ def build_cli() -> click.Group:
 
     from bench.analysis import analysis_bench_command
     from bench.pipeline import bench_group
+    from bench.soak import soak_command
     from cli.alerts import alerts_command, alerts_group
     from cli.detect import detect
     from cli.evaluate import evaluate_group
@@ -117,6 +119,7 @@ def build_cli() -> click.Group:
         evaluate_group.add_command(command)
     bench_group.add_command(detection_bench_command)
     bench_group.add_command(analysis_bench_command)
+    bench_group.add_command(soak_command)
 
     root = root_group_class()(
         name="computeperf",

@@ -19,6 +19,7 @@ from types import FrameType
 
 import click
 
+from config.kafka import client_options
 from config.settings import Settings
 from infra.kafka import broker as kafka
 from streams.workers import WorkerProcess, settings_env, spawn, stop_all
@@ -92,8 +93,9 @@ def run_command(
     """Run broker, workers, simulator and reference scheduler until Ctrl-C."""
     settings = Settings()
     broker = None
-    bootstrap = settings.kafka_bootstrap_servers
-    if not kafka.serves_metadata(bootstrap):
+    security = client_options(settings)
+    bootstrap = security.pop("bootstrap_servers")
+    if not kafka.serves_metadata(bootstrap, **security):
         host, _, port = bootstrap.rpartition(":")
         if host != "127.0.0.1" or "," in bootstrap or not port.isdigit():
             raise click.ClickException(f"no Kafka broker answers at {bootstrap}")

@@ -113,6 +113,12 @@ class PipelineMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.state_keys = Gauge(
+            "computeperf_state_keys",
+            "Keys held in a windowing agent's state (open windows or not yet evicted)",
+            ["topic"],
+            registry=r,
+        )
         self.watermark_lag = Gauge(
             "computeperf_watermark_lag_seconds",
             "Wall clock minus the partition's event-time watermark",

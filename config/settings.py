@@ -14,8 +14,9 @@ Every value can be set from the environment with the ``COMPUTEPERF_`` prefix
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.tokens import parse_tokens
@@ -43,6 +44,18 @@ class Settings(BaseSettings):
             "kafka_bootstrap_servers",
         ),
     )
+    # How every client of ours (Faust's and the plain aiokafka ones: config/kafka.py) talks
+    # to the brokers: TLS with the CA file (system CAs when unset) and a client certificate
+    # when the cluster asks for one; SASL with a username and password (README:
+    # "Production cluster").
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
     app_id: str = "computeperf"
     # Which agents this worker runs (a worker role). Workers with the same role set form
     # one consumer group; a stage can so be scaled on its own (docs/architecture.md).
@@ -156,6 +169,17 @@ class Settings(BaseSettings):
     def _valid_tokens(cls, value: str) -> str:
         parse_tokens(value)
         return value
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"kafka_security_protocol={self.kafka_security_protocol} needs "
+                "kafka_sasl_username and kafka_sasl_password"
+            )
+        return self
 
     @model_validator(mode="after")
     def _isr_within_replicas(self) -> Settings:

@@ -13,6 +13,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from alerts.history import select
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from schemas import Alert, DecodeError, decode
 
@@ -31,11 +32,11 @@ async def read_alert_history(
     """Alerts of one entity (or all) overlapping ``[since_ms, until_ms)``, in log order."""
     topic = settings.topic("perf.alerts")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         ids = consumer.partitions_for_topic(topic) or set()
         for _ in range(20):  # a fresh consumer may not have the topic's metadata yet

@@ -28,6 +28,7 @@ from alerts.rules import Rule, ThresholdRule
 from api.agent import create_read_model, register_read_model_agent
 from api.security import install_security_headers
 from api.views import register_api, register_guarded_page
+from config.kafka import sasl_password, ssl_context, uses_sasl
 from config.metrics import PipelineMetrics
 from config.settings import Settings
 from models.fleet import FleetView
@@ -43,6 +44,7 @@ from schemas import (
     TenantBudgetStatus,
 )
 from schemas.recommendations import Recommendation
+from streams import heap_snapshots
 from streams.codec import codec_name, register_codecs
 from streams.durable_producer import DurableProducer
 from streams.monitor import LeanMonitor
@@ -68,6 +70,8 @@ class ComputeperfApp(faust.App):
         return transport
 
     async def on_start(self) -> None:
+        # PYTHONTRACEMALLOC=1: heap snapshots on SIGUSR2 (bench soak --tracemalloc).
+        heap_snapshots.install(Path(self.settings.data_dir))
         created = await ensure_topics(self.settings)
         if created:
             self.log.info("created topics: %s", ", ".join(created))
@@ -111,6 +115,32 @@ def alertmanager_client(settings: Settings) -> AlertmanagerClient | None:
     )
 
 
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust's credentials for the TLS and SASL settings (:mod:`config.kafka`), or None.
+
+    >>> broker_credentials(Settings()) is None
+    True
+    >>> broker_credentials(Settings(kafka_security_protocol="SSL")).protocol.value
+    'SSL'
+    >>> broker_credentials(
+    ...     Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_username="svc",
+    ...              kafka_sasl_password="pw")
+    ... )
+    <SASLCredentials: username=svc>
+    """
+    context = ssl_context(settings)
+    if uses_sasl(settings):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=sasl_password(settings),
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
 def create_app(settings: Settings | None = None, **faust_options: Any) -> ComputeperfApp:
     """Build a worker app: topics, tables, agents, timers and the ``/metrics`` page."""
     settings = settings or Settings()
@@ -118,6 +148,7 @@ def create_app(settings: Settings | None = None, **faust_options: Any) -> Comput
     app = ComputeperfApp(
         settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,

@@ -35,6 +35,7 @@ from typing import Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
 
+from config.kafka import client_options
 from config.settings import Settings
 from schemas import encode
 from sim.marketplace import SimRecord
@@ -70,7 +71,7 @@ class Producer(Protocol):
 def default_producer(settings: Settings) -> Producer:
     """The durable producer the simulator uses against a real broker."""
     producer: Producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         linger_ms=5,
         acks="all",
         enable_idempotence=True,

@@ -50,6 +50,7 @@ from agents.topic_history import (
     plan_history,
     read_history,
 )
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from streams.topics import TOPICS
 
@@ -91,7 +92,7 @@ def namespace_settings(live: Settings, name: str, *, web_port: int | None = None
 
 async def plan_copy(live: Settings, since_ms: int) -> HistoryPlan:
     """Find, per live source partition, where the copy starts and where the log ends."""
-    async with history_consumer(live.kafka_bootstrap_servers) as consumer:
+    async with history_consumer(live) as consumer:
         try:
             plan = await plan_history(consumer, map(live.topic, TIME_SOURCES), since_ms)
             state = await plan_history(consumer, map(live.topic, STATE_SOURCES), None)
@@ -121,8 +122,8 @@ async def copy_history(
     first_ts: int | None = None
     wall_start = time.monotonic()
     async with (
-        history_consumer(live.kafka_bootstrap_servers) as consumer,
-        durable_producer(target.kafka_bootstrap_servers) as producer,
+        history_consumer(live) as consumer,
+        durable_producer(target) as producer,
     ):
         async for batch in read_history(consumer, plan, until_ms):
             chunk: list[Outgoing] = []
@@ -177,10 +178,10 @@ async def wait_until_settled(
     Returns the records per output topic of the namespace; ``on_outputs`` gets each growth
     of their total (a progress bar's hook).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=target.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=target.kafka_bootstrap_servers)
-    await admin.start()
-    await consumer.start()
+    admin = AIOKafkaAdminClient(**client_options(target))
+    consumer = AIOKafkaConsumer(**client_options(target))
+    await start_client(admin, target)
+    await start_client(consumer, target)
     try:
         deadline = time.monotonic() + timeout_s
         last: dict[str, int] = {}

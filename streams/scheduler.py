@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.produce import durable_producer
 from agents.topic_history import history_consumer, partitions, plan_history, read_history
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from schemas import (
     DecodeError,
@@ -59,7 +60,7 @@ def _wall_ms() -> int:
 async def applied_ids(settings: Settings) -> set[str]:
     """Every recommendation id already on ``scheduler.feedback`` (the ledger)."""
     done: set[str] = set()
-    async with history_consumer(settings.kafka_bootstrap_servers) as consumer:
+    async with history_consumer(settings) as consumer:
         plan = await plan_history(consumer, [settings.topic("scheduler.feedback")], None)
         async for batch in read_history(consumer, plan, None):
             for message in batch:
@@ -127,16 +128,16 @@ async def run_scheduler(
     log.info("scheduler: %d recommendations already handled", len(done))
     applied = 0
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         tps = await partitions(consumer, settings.topic("perf.recommendations"))
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        async with durable_producer(settings.kafka_bootstrap_servers) as producer:
+        async with durable_producer(settings) as producer:
             idle_since = time.monotonic()
             while idle_exit_s is None or time.monotonic() - idle_since < idle_exit_s:
                 batch = await consumer.getmany(timeout_ms=500, max_records=500)

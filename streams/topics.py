@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from schemas import TOPIC_RECORDS, Record
 from schemas.dlq import MAX_MESSAGE_BYTES as DLQ_MAX_MESSAGE_BYTES
@@ -104,10 +105,8 @@ def spec_for(name: str) -> TopicSpec:
 
 async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create every registry topic that does not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=15000
-    )
-    await asyncio.wait_for(admin.start(), timeout_s)
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
+    await asyncio.wait_for(start_client(admin, settings), timeout_s)
     try:
         existing = set(await admin.list_topics())
         wanted = [

@@ -6,6 +6,11 @@ run the worker exactly as a user does.
 >>> env = settings_env(Settings(topic_prefix="x."))
 >>> env["COMPUTEPERF_TOPIC_PREFIX"]
 'x.'
+>>> s = Settings(
+...     kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="pw"
+... )
+>>> settings_env(s)["COMPUTEPERF_KAFKA_SASL_PASSWORD"]
+'pw'
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from config.settings import Settings
 from infra.kafka.broker import set_pdeathsig, terminate
 
@@ -32,6 +39,8 @@ def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict
         if not k.startswith("COMPUTEPERF_") and k != "KAFKA_BOOTSTRAP_SERVERS"
     }
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if value is not None:
             env[f"COMPUTEPERF_{name.upper()}"] = str(value)
     return env
@@ -69,6 +78,23 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of metric ``name`` in exposition ``text`` whose labels include ``labels``.
+
+    >>> lines = ['m{topic="a",p="0"} 2.0', 'm{topic="a",p="1"} 3.0', "m_x 9"]
+    >>> metric_sum(chr(10).join(lines), "m", topic="a")
+    5.0
+    """
+    total = 0.0
+    for line in text.splitlines():
+        if not (line.startswith(name + "{") or line.startswith(name + " ")):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
 
 
 @dataclass
@@ -126,14 +152,7 @@ class WorkerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of metric ``name`` whose labels include ``labels``."""
-        total = 0.0
-        for line in self.metrics_text().splitlines():
-            if not (line.startswith(name + "{") or line.startswith(name + " ")):
-                continue
-            head, _, value = line.rpartition(" ")
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
+        return metric_sum(self.metrics_text(), name, **labels)
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the worker so far (VmHWM), in MiB."""

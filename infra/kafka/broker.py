@@ -47,6 +47,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.kafka.sasl import SaslSslListener
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DEFAULT_CACHE = Path(os.environ.get("COMPUTEPERF_CACHE_DIR", ROOT / ".cache"))
@@ -76,24 +78,30 @@ def render_properties(
     log_dir: Path,
     node_id: int = 1,
     voters: str | None = None,
+    sasl_ssl: SaslSslListener | None = None,
 ) -> str:
     """Return ``server.properties`` for one broker+controller node on 127.0.0.1.
 
     ``voters`` is the quorum (``id@host:controller_port`` comma list, the same on every
-    node); by default this node alone.
+    node); by default this node alone. ``sasl_ssl`` adds a SASL_SSL listener beside the
+    PLAINTEXT one (:mod:`infra.kafka.sasl`).
     """
     voters = voters or f"{node_id}@127.0.0.1:{controller_port}"
     factor, min_isr = internal_replication(len(voters.split(",")))
+    extra = f",SASL_SSL://127.0.0.1:{sasl_ssl.port}" if sasl_ssl else ""
     return "\n".join(
         [
             "process.roles=broker,controller",
             f"node.id={node_id}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+            + extra,
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}{extra}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+            + (",SASL_SSL:SASL_SSL" if sasl_ssl else ""),
+            *(sasl_ssl.properties() if sasl_ssl else []),
             f"log.dirs={log_dir}",
             "num.partitions=4",
             # Topics created without explicit settings (none of ours) get the cluster's.
@@ -167,14 +175,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _probe(bootstrap: str, brokers: int = 1) -> bool:
+async def _probe(bootstrap: str, brokers: int = 1, **security: object) -> bool:
     from aiokafka import AIOKafkaClient
 
     # aiokafka logs every refused connection; while we poll a starting broker that is noise.
     log = logging.getLogger("aiokafka")
     level = log.level
     log.setLevel(logging.CRITICAL)
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **security)
     try:
         await client.bootstrap()
         return len(client.cluster.brokers()) >= brokers
@@ -185,9 +193,12 @@ async def _probe(bootstrap: str, brokers: int = 1) -> bool:
         log.setLevel(level)
 
 
-def serves_metadata(bootstrap: str, brokers: int = 1) -> bool:
-    """True when Kafka at ``bootstrap`` answers a metadata request naming ``brokers`` nodes."""
-    return asyncio.run(_probe(bootstrap, brokers))
+def serves_metadata(bootstrap: str, brokers: int = 1, **security: object) -> bool:
+    """True when Kafka at ``bootstrap`` answers a metadata request naming ``brokers`` nodes.
+
+    ``security``: the TLS and SASL options of the client (``config.kafka.client_options``).
+    """
+    return asyncio.run(_probe(bootstrap, brokers, **security))
 
 
 @dataclass
@@ -199,6 +210,7 @@ class Broker:
     controller_port: int
     data_dir: Path
     node_id: int = 1
+    sasl_ssl: SaslSslListener | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -280,6 +292,7 @@ def _launch(
     cache_dir: Path,
     die_with_parent: bool,
     heap: str,
+    sasl_ssl: SaslSslListener | None = None,
 ) -> Broker:
     """Write the node's properties, format its storage once and start its ``java`` process."""
     libs = provision(cache_dir)
@@ -293,13 +306,15 @@ def _launch(
             log_dir=log_dir,
             node_id=spec.node_id,
             voters=voters,
+            sasl_ssl=sasl_ssl,
         )
     )
     classpath = f"{libs}/*"
     java = _java()
     if not (log_dir / "meta.properties").exists():
         subprocess.run(
-            [java, "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(props)],
+            [java, "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(props)]
+            + (sasl_ssl.format_args() if sasl_ssl else []),
             check=True,
             capture_output=True,
         )
@@ -324,7 +339,7 @@ def _launch(
         start_new_session=True,
     )
     out.close()
-    return Broker(process, spec.port, spec.controller_port, spec.data_dir, spec.node_id)
+    return Broker(process, spec.port, spec.controller_port, spec.data_dir, spec.node_id, sasl_ssl)
 
 
 def _await_metadata(nodes: list[Broker], timeout_s: float, via: Broker | None = None) -> None:
@@ -373,8 +388,13 @@ def start(
     die_with_parent: bool = True,
     timeout_s: float = 90.0,
     heap: str = "512m",
+    sasl_ssl: SaslSslListener | None = None,
 ) -> Broker:
-    """Provision if needed, format ``data_dir`` once, start the broker and wait for metadata."""
+    """Provision if needed, format ``data_dir`` once, start the broker and wait for metadata.
+
+    With ``sasl_ssl`` (:func:`infra.kafka.sasl.make_listener`) the broker also serves
+    SASL_SSL clients on that listener's port (``Broker.sasl_ssl.bootstrap_servers``).
+    """
     spec = NodeSpec(1, port, controller_port, data_dir)
     node = _launch(
         spec,
@@ -383,6 +403,7 @@ def start(
         cache_dir=cache_dir,
         die_with_parent=die_with_parent,
         heap=heap,
+        sasl_ssl=sasl_ssl,
     )
     _await_metadata([node], timeout_s)
     return node

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.produce import produce_durably
+from config.kafka import client_options
 from config.settings import Settings
 from infra.kafka.broker import free_port
 from schemas import MetricWindow, Record, decode
@@ -70,7 +71,7 @@ def start_worker(settings: Settings, tmp: Path, name: str = "worker") -> WorkerP
 async def produce(settings: Settings, items: Iterable[tuple[str, str, bytes]]) -> int:
     """Produce ``(logical topic, key, value bytes)`` durably; return the count."""
     physical = ((settings.topic(t), key.encode(), value) for t, key, value in items)
-    return await produce_durably(settings.kafka_bootstrap_servers, physical)
+    return await produce_durably(settings, physical)
 
 
 async def drain(
@@ -82,7 +83,7 @@ async def drain(
 ) -> list[tuple[bytes | None, bytes]]:
     """Read ``topic`` from the beginning until ``until(records)`` holds or time runs out."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",

@@ -37,7 +37,7 @@ async def produce_paced(
     by ``seq``); returns the number of distinct records acknowledged.
     """
     chunk = max(1, int(per_s / 5))
-    async with durable_producer(settings.kafka_bootstrap_servers) as producer:
+    async with durable_producer(settings) as producer:
         for at in range(0, len(messages), chunk):
             out = [(settings.topic(t), k.encode(), v) for t, k, v in messages[at : at + chunk]]
             while True:

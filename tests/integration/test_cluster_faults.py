@@ -61,7 +61,7 @@ async def produce_paced(
     A chunk that fails is sent again (it may then be on the topic twice; the pipeline
     de-duplicates by ``seq``); the resends are counted.
     """
-    async with durable_producer(settings.kafka_bootstrap_servers) as producer:
+    async with durable_producer(settings) as producer:
         for at in range(0, len(messages), CHUNK):
             out = [(settings.topic(t), k.encode(), v) for t, k, v in messages[at : at + CHUNK]]
             while True:

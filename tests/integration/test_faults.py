@@ -104,7 +104,7 @@ async def produce_live(
     topic = settings.topic("telemetry.provider")
     sent: list[ProviderSample] = []
     skewed_sent = 0
-    async with durable_producer(settings.kafka_bootstrap_servers) as producer:
+    async with durable_producer(settings) as producer:
         started = time.monotonic()
         tick = 0
         while time.monotonic() - started < span_s:
