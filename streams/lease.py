@@ -19,7 +19,8 @@ stops at once (``on_lost``, by default SIGTERM to itself), so two instances neve
 together for longer than that pause; run it under a supervisor that restarts it, and it
 comes back as a standby.
 
->>> from config.settings import Settings
+>>> from config.kafka import client_options, start_client
+from config.settings import Settings
 >>> lease_group(Settings(agents="approvals,budgets", app_id="cp"))
 'cp-approvals.budgets.lease'
 >>> needs_lease(Settings(agents="windows,alerts")), needs_lease(Settings(agents="budgets"))
@@ -39,6 +40,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
+from config.kafka import client_options, start_client
 from config.settings import Settings
 
 __all__ = ["LEASE_TOPIC", "SINGLE_INSTANCE_ROLES", "hold_lease", "lease_group", "needs_lease"]
@@ -96,7 +98,7 @@ class _Holder(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def _keep(settings: Settings, holder: _Holder, stop: threading.Event) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=lease_group(settings),
         enable_auto_commit=False,
         partition_assignment_strategy=(StickyPartitionAssignor,),
@@ -104,7 +106,7 @@ async def _keep(settings: Settings, holder: _Holder, stop: threading.Event) -> N
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
     )
     consumer.subscribe([holder.tp.topic], listener=holder)
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         while not stop.is_set():
             # Polling keeps the membership alive (max.poll.interval) and runs rebalances.
