@@ -41,6 +41,7 @@ from schemas import (
     TenantBudgetStatus,
     WorkloadEvent,
     decode,
+    record_key,
 )
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def register_read_model_agent(
             try:
                 record = decode(SOURCES[topic][0], msg.value or b"")
                 key = msg.key.decode() if isinstance(msg.key, bytes) else ""
-                key = key or _key_of(record)
+                key = key or record_key(record)
                 change = fold(model, topic, key, record)
                 if change is not None:
                     table, value = change
@@ -202,19 +203,6 @@ def register_read_model_agent(
                 await send_dead_letters(dlq_topic, [letter], metrics, topic)
 
     app.agent(source, name="maintain_read_model")(maintain_read_model)
-
-
-def _key_of(record: Record) -> str:
-    """The key a record would have on its topic (for producers that sent none)."""
-    if isinstance(record, SloStatus):
-        return record.key
-    for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id", "tenant_id"):
-        value = getattr(record, name, None)
-        if isinstance(value, str) and value:
-            return value
-    if isinstance(record, AlertAction):
-        return record.action_id
-    return f"{getattr(record, 'entity_type', '')}:{getattr(record, 'entity_id', '')}"
 
 
 __all__ = ["SOURCES", "ReadModel", "create_read_model", "register_read_model_agent"]
