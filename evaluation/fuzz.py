@@ -251,24 +251,30 @@ def fuzz_cases(
     entities: int = 8,
     prefix: str = "fz-",
     pool_size: int = 60,
+    topics: tuple[str, ...] = FUZZED_TOPICS,
 ) -> list[FuzzCase]:
     """``bad`` records the pipeline must dead-letter among about ``valid`` others.
 
+    ``topics`` (all of :data:`FUZZED_TOPICS` by default) are the topics fuzzed.
     Telemetry takes :data:`TELEMETRY_SHARE` of each count per topic; its valid samples
     run at 1 Hz per entity up to about a minute before ``now_ms`` (none late, none in the
     future). A few valid telemetry samples turn out ``dead_letter`` (unrepresentable in
     their window): they count as bad, and the bad mutations are that many fewer.
     """
     rng = random.Random(seed)
-    share = {t: TELEMETRY_SHARE for t in TELEMETRY}
-    rest = (1.0 - sum(share.values())) / (len(FUZZED_TOPICS) - len(share))
-    share.update({t: rest for t in FUZZED_TOPICS if t not in share})
+    share = {t: TELEMETRY_SHARE for t in TELEMETRY if t in topics}
+    others = [t for t in topics if t not in share]
+    rest = (1.0 - sum(share.values())) / len(others) if others else 0.0
+    share.update({t: rest for t in others})
+    if not others:  # telemetry only: it takes everything
+        share = {t: 1.0 / len(share) for t in share}
     pools = {
         t: draw_examples(TOPIC_RECORDS[t], pool_size, seed=seed + n)
         for n, t in enumerate(FUZZED_TOPICS)
+        if t in topics
     }
     streams: list[list[FuzzCase]] = []
-    for topic in TELEMETRY:
+    for topic in [t for t in TELEMETRY if t in share]:
         n_valid = round(valid * share[topic])
         span_ms = (n_valid // entities + 1) * SAMPLE_INTERVAL_MS
         start_ms = (now_ms - span_ms - 60_000) // window_ms * window_ms
@@ -276,7 +282,7 @@ def fuzz_cases(
         streams.append(list(_telemetry_cases(topic, pools[topic], n_valid, rng, plan)))
     refused = sum(c.bad for s in streams for c in s)
     quotas = _split(bad - refused, share, rng)
-    for topic in FUZZED_TOPICS:
+    for topic in topics:
         if topic not in TELEMETRY:
             n_valid = round(valid * share[topic])
             streams.append(list(_valid_cases(topic, pools[topic], n_valid, rng, entities, prefix)))

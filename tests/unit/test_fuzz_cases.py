@@ -99,3 +99,11 @@ def test_same_seed_same_cases() -> None:
     one = fuzz_cases(bad=50, valid=50, seed=9, now_ms=NOW_MS, window_ms=5_000)
     assert one == fuzz_cases(bad=50, valid=50, seed=9, now_ms=NOW_MS, window_ms=5_000)
     assert one != fuzz_cases(bad=50, valid=50, seed=10, now_ms=NOW_MS, window_ms=5_000)
+
+
+def test_a_subset_of_topics_takes_all_the_records() -> None:
+    only = fuzz_cases(
+        topics=("telemetry.provider",), bad=80, valid=80, seed=2, now_ms=NOW_MS, window_ms=5_000
+    )
+    assert {c.topic for c in only} == {"telemetry.provider"}
+    assert sum(c.bad for c in only) == 80
