@@ -20,7 +20,7 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.types import StreamT, TableT, TopicT
 
-from agents.outputs import dead_letter, persist_durably, send_dead_letters
+from agents.outputs import dead_letter, owns_dead_letters, persist_durably, send_dead_letters
 from api import readmodel, service_levels
 from api.readmodel import TABLES
 from config.metrics import PipelineMetrics
@@ -168,6 +168,7 @@ def register_read_model_agent(
 ) -> None:
     """Wire ``maintain_read_model`` to every topic of :data:`SOURCES`."""
     logical = {settings.topic(name): name for name in SOURCES}
+    owned = {name for name in SOURCES if owns_dead_letters("api", name, settings.agent_set)}
     source = app.topic(
         *logical,
         key_type=bytes,
@@ -195,6 +196,8 @@ def register_read_model_agent(
                     raw_key: Any = key.encode()  # the tables' keys are bytes (see above)
                     await persist_durably(model.table(table), [(raw_key, value, msg.partition)])
             except DecodeError as exc:
+                if topic not in owned:
+                    continue  # another stage of this worker dead-letters this topic
                 letter = dead_letter(msg, exc.reason, exc.error_type)
                 await send_dead_letters(dlq_topic, [letter], metrics, topic)
             except Exception as exc:
