@@ -227,6 +227,7 @@ class AnomalyScorer:
         threshold: float = 0.9,
         entity_types: Iterable[EntityType] = (EntityType.PROVIDER,),
         new_detector: Callable[[], EnsembleDetector] = compact_detector,
+        dead_letters: bool = True,
     ) -> None:
         self.metrics = metrics
         self.own = AnomalyMetrics(metrics.registry)
@@ -236,6 +237,8 @@ class AnomalyScorer:
         self.threshold = threshold
         self.entity_types = frozenset(entity_types)
         self.new_detector = new_detector
+        #: Whether bad windows are this stage's to dead-letter (``owns_dead_letters``).
+        self.dead_letters = dead_letters
 
     async def process(self, msg: Message) -> Verdict | None:
         """Handle one message; never raises (bad or failing records are dead-lettered)."""
@@ -243,6 +246,8 @@ class AnomalyScorer:
             window = decode(MetricWindow, msg.value or b"")
             return await self._score(window, msg.partition)
         except DecodeError as exc:
+            if not self.dead_letters:
+                return None  # another stage of this worker dead-letters perf.metrics
             letter = dead_letter(msg, exc.reason, exc.error_type)
         except Exception as exc:
             # A bug must neither kill the agent (faust#175) nor pass silently.
@@ -291,6 +296,7 @@ def register_anomaly_agent(
     threshold: float = 0.9,
     entity_types: Iterable[EntityType] = (EntityType.PROVIDER,),
     new_detector: Callable[[], EnsembleDetector] = compact_detector,
+    dead_letters: bool = True,
 ) -> AnomalyScorer:
     """Wire per-entity anomaly scoring to the closed windows of ``source`` (raw bytes)."""
     scorer = AnomalyScorer(
@@ -301,6 +307,7 @@ def register_anomaly_agent(
         threshold=threshold,
         entity_types=entity_types,
         new_detector=new_detector,
+        dead_letters=dead_letters,
     )
 
     async def score_entity_windows(stream: StreamT[Any]) -> None:

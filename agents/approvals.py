@@ -61,6 +61,7 @@ from prometheus_client import Counter
 from agents.outputs import (
     decode_or_dead_letter,
     guarded_agent,
+    owns_dead_letters,
     persist_durably,
     remember_tenant,
     send_durably,
@@ -219,7 +220,15 @@ class ApprovalWorker:
 
     # ------------------------------------------------------------ per event
     async def on_lifecycle(self, message: Any) -> None:
-        await remember_tenant(message, self.tenants, dlq_topic=self.dlq_topic, metrics=self.metrics)
+        await remember_tenant(
+            message,
+            self.tenants,
+            dlq_topic=self.dlq_topic,
+            metrics=self.metrics,
+            dead_letters=owns_dead_letters(
+                "approvals", "workloads.lifecycle", self.settings.agent_set
+            ),
+        )
 
     async def on_recommendation(self, message: Any) -> None:
         rec = await decode_or_dead_letter(
@@ -228,6 +237,9 @@ class ApprovalWorker:
             dlq_topic=self.dlq_topic,
             metrics=self.metrics,
             source="perf.recommendations",
+            dead_letters=owns_dead_letters(
+                "approvals", "perf.recommendations", self.settings.agent_set
+            ),
         )
         if rec is None:
             return

@@ -49,6 +49,7 @@ from prometheus_client import Counter
 from agents.outputs import (
     decode_or_dead_letter,
     guarded_agent,
+    owns_dead_letters,
     persist_durably,
     remember_tenant,
     send_durably,
@@ -132,7 +133,15 @@ class BudgetWorker:
 
     # ------------------------------------------------------------ per event
     async def on_lifecycle(self, message: Any) -> None:
-        await remember_tenant(message, self.tenants, dlq_topic=self.dlq_topic, metrics=self.metrics)
+        await remember_tenant(
+            message,
+            self.tenants,
+            dlq_topic=self.dlq_topic,
+            metrics=self.metrics,
+            dead_letters=owns_dead_letters(
+                "budgets", "workloads.lifecycle", self.settings.agent_set
+            ),
+        )
 
     async def on_window(self, message: Any) -> None:
         window = await decode_or_dead_letter(
@@ -141,6 +150,7 @@ class BudgetWorker:
             dlq_topic=self.dlq_topic,
             metrics=self.metrics,
             source="perf.metrics",
+            dead_letters=owns_dead_letters("budgets", "perf.metrics", self.settings.agent_set),
         )
         if window is None:
             return

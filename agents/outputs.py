@@ -24,6 +24,34 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=Record)
 
+#: Per topic several stages read, the roles that dead-letter its bad records, in order of
+#: preference: in a worker, only the first of them that it runs does, so a bad record is
+#: dead-lettered once per consumer group, not once per stage. (``fleet`` and ``analysis``
+#: never do: they only log.) Topics not listed are dead-lettered by their one reader.
+DEAD_LETTER_OWNERS: dict[str, tuple[str, ...]] = {
+    "perf.metrics": ("alerts", "anomalies", "api", "budgets"),
+    "perf.anomalies": ("alerts", "api"),
+    "perf.budgets": ("alerts", "api"),
+    "workloads.lifecycle": ("api", "recommendations", "approvals", "budgets"),
+    "providers.catalog": ("api", "recommendations"),
+    "perf.recommendations": ("api", "approvals"),
+}
+
+
+def owns_dead_letters(role: str, topic: str, roles: frozenset[str]) -> bool:
+    """Whether stage ``role`` dead-letters bad records of ``topic`` in a worker of ``roles``.
+
+    >>> every = frozenset({"alerts", "anomalies", "api", "budgets"})
+    >>> [owns_dead_letters(r, "perf.metrics", every) for r in ("alerts", "anomalies")]
+    [True, False]
+    >>> owns_dead_letters("anomalies", "perf.metrics", frozenset({"anomalies", "budgets"}))
+    True
+    >>> owns_dead_letters("windows", "telemetry.provider", frozenset({"windows"}))
+    True
+    """
+    owners = [r for r in DEAD_LETTER_OWNERS.get(topic, (role,)) if r in roles]
+    return (owners[0] if owners else role) == role
+
 
 async def send_durably(
     topic: TopicT,
@@ -141,15 +169,21 @@ async def decode_or_dead_letter(
     dlq_topic: TopicT,
     metrics: PipelineMetrics,
     source: str,
+    dead_letters: bool = True,
 ) -> R | None:
     """``message``'s value as ``model``, or ``None`` once it is dead-lettered with its reason.
 
     Bad input is never dropped silently: the undecodable message goes durably to
-    ``perf.dlq`` (error type from the :class:`~schemas.DecodeError`) and is counted.
+    ``perf.dlq`` (error type from the :class:`~schemas.DecodeError`) and is counted, unless
+    ``dead_letters`` is false: another stage of this worker owns the topic's dead letters
+    (:func:`owns_dead_letters`).
     """
     try:
         return decode(model, message.value or b"")
     except DecodeError as exc:
+        if not dead_letters:
+            log.debug("%s@%d: dead-lettered by its owner: %s", source, message.offset, exc)
+            return None
         letter = dead_letter(message, exc.reason, exc.error_type)
         await send_dead_letters(dlq_topic, [letter], metrics, source)
         return None
@@ -161,6 +195,7 @@ async def remember_tenant(
     *,
     dlq_topic: TopicT,
     metrics: PipelineMetrics,
+    dead_letters: bool = True,
 ) -> None:
     """Keep the tenant of the workload of a ``workloads.lifecycle`` message in ``tenants``.
 
@@ -168,7 +203,12 @@ async def remember_tenant(
     when the table does not already hold that tenant.
     """
     event = await decode_or_dead_letter(
-        WorkloadEvent, message, dlq_topic=dlq_topic, metrics=metrics, source="workloads.lifecycle"
+        WorkloadEvent,
+        message,
+        dlq_topic=dlq_topic,
+        metrics=metrics,
+        source="workloads.lifecycle",
+        dead_letters=dead_letters,
     )
     if event is None or event.spec is None:
         return

@@ -62,6 +62,7 @@ from prometheus_client import Counter, Histogram
 from agents.outputs import (
     decode_or_dead_letter,
     guarded_agent,
+    owns_dead_letters,
     persist_durably,
     send_durably,
 )
@@ -173,6 +174,9 @@ class RecommendationPlanner:
             dlq_topic=self.dlq_topic,
             metrics=self.metrics,
             source="workloads.lifecycle",
+            dead_letters=owns_dead_letters(
+                "recommendations", "workloads.lifecycle", self.settings.agent_set
+            ),
         )
         if event is None:
             return
@@ -210,6 +214,9 @@ class RecommendationPlanner:
             dlq_topic=self.dlq_topic,
             metrics=self.metrics,
             source="providers.catalog",
+            dead_letters=owns_dead_letters(
+                "recommendations", "providers.catalog", self.settings.agent_set
+            ),
         )
         if info is None:
             return

@@ -20,7 +20,7 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.types import StreamT, TableT, TopicT
 
-from agents.outputs import dead_letter, persist_durably, send_dead_letters
+from agents.outputs import dead_letter, owns_dead_letters, persist_durably, send_dead_letters
 from api import readmodel, service_levels
 from api.readmodel import TABLES
 from config.metrics import PipelineMetrics
@@ -41,6 +41,7 @@ from schemas import (
     TenantBudgetStatus,
     WorkloadEvent,
     decode,
+    record_key,
 )
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ def register_read_model_agent(
 ) -> None:
     """Wire ``maintain_read_model`` to every topic of :data:`SOURCES`."""
     logical = {settings.topic(name): name for name in SOURCES}
+    owned = {name for name in SOURCES if owns_dead_letters("api", name, settings.agent_set)}
     source = app.topic(
         *logical,
         key_type=bytes,
@@ -184,7 +186,7 @@ def register_read_model_agent(
             try:
                 record = decode(SOURCES[topic][0], msg.value or b"")
                 key = msg.key.decode() if isinstance(msg.key, bytes) else ""
-                key = key or _key_of(record)
+                key = key or record_key(record)
                 change = fold(model, topic, key, record)
                 if change is not None:
                     table, value = change
@@ -194,6 +196,8 @@ def register_read_model_agent(
                     raw_key: Any = key.encode()  # the tables' keys are bytes (see above)
                     await persist_durably(model.table(table), [(raw_key, value, msg.partition)])
             except DecodeError as exc:
+                if topic not in owned:
+                    continue  # another stage of this worker dead-letters this topic
                 letter = dead_letter(msg, exc.reason, exc.error_type)
                 await send_dead_letters(dlq_topic, [letter], metrics, topic)
             except Exception as exc:
@@ -202,19 +206,6 @@ def register_read_model_agent(
                 await send_dead_letters(dlq_topic, [letter], metrics, topic)
 
     app.agent(source, name="maintain_read_model")(maintain_read_model)
-
-
-def _key_of(record: Record) -> str:
-    """The key a record would have on its topic (for producers that sent none)."""
-    if isinstance(record, SloStatus):
-        return record.key
-    for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id", "tenant_id"):
-        value = getattr(record, name, None)
-        if isinstance(value, str) and value:
-            return value
-    if isinstance(record, AlertAction):
-        return record.action_id
-    return f"{getattr(record, 'entity_type', '')}:{getattr(record, 'entity_id', '')}"
 
 
 __all__ = ["SOURCES", "ReadModel", "create_read_model", "register_read_model_agent"]

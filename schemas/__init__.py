@@ -15,7 +15,7 @@ from schemas.alerts import Alert, AlertStatus, Severity, alert_fingerprint
 from schemas.base import Id, Record
 from schemas.budgets import TenantBudgetStatus
 from schemas.catalog import ProviderInfo, ProviderStatus
-from schemas.codec import TOPIC_RECORDS, DecodeError, decode, encode
+from schemas.codec import TOPIC_RECORDS, DecodeError, decode, encode, record_key
 from schemas.dlq import DeadLetter
 from schemas.insights import Anomaly, BottleneckKind, Insight, RootCauseScope
 from schemas.lifecycle import SLA, WorkloadEvent, WorkloadEventKind, WorkloadSpec
@@ -72,4 +72,5 @@ __all__ = [
     "alert_fingerprint",
     "decode",
     "encode",
+    "record_key",
 ]

@@ -7,7 +7,7 @@ Kafka-key-safe strings, times are UTC epoch milliseconds, percentages lie in
 
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 __all__ = [
     "ID_PATTERN",
@@ -44,7 +44,11 @@ class Record(BaseModel):
     Attributes
     ----------
     schema_version : int
-        Version of the record layout, bumped on incompatible changes.
+        Version of the record layout, bumped on incompatible changes. A version above
+        ``SCHEMA_VERSION`` (a layout this reader does not know) is refused, not read as
+        the one it knows.
+    SCHEMA_VERSION : ClassVar[int]
+        The newest layout this code reads.
     EVENT_TIME_FIELD : ClassVar[str | None]
         Name of the field holding the record's event time, used by
         :func:`schemas.codec.decode` for its far-future check.
@@ -55,6 +59,12 @@ class Record(BaseModel):
     ...     ts_ms: TsMs
     >>> Ping(ts_ms=TS_MIN_MS).schema_version
     1
+    >>> Ping(ts_ms=TS_MIN_MS, schema_version=2)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for Ping
+    schema_version
+      Value error, unknown schema_version 2: this reader knows versions 1 to 1 ...
     """
 
     # cache_strings="keys": pydantic-core otherwise keeps up to 16,384 recently decoded
@@ -71,4 +81,16 @@ class Record(BaseModel):
 
     EVENT_TIME_FIELD: ClassVar[str | None] = "ts_ms"
 
+    SCHEMA_VERSION: ClassVar[int] = 1
+
     schema_version: int = Field(default=1, ge=1)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value > cls.SCHEMA_VERSION:
+            raise ValueError(
+                f"unknown schema_version {value}: this reader knows versions 1 to "
+                f"{cls.SCHEMA_VERSION}"
+            )
+        return value

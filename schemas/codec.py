@@ -24,7 +24,7 @@ from schemas.reports import Report
 from schemas.slo import SloStatus
 from schemas.telemetry import ProviderSample, WorkloadSample
 
-__all__ = ["TOPIC_RECORDS", "DecodeError", "decode", "encode"]
+__all__ = ["TOPIC_RECORDS", "DecodeError", "decode", "encode", "record_key"]
 
 R = TypeVar("R", bound=Record)
 
@@ -88,6 +88,26 @@ def encode(record: Record) -> bytes:
     b'{"schema_version":1,"min_throughput":10.0,"max_p95_latency_ms":null,"min_availability":0.99}'
     """
     return record.model_dump_json().encode("utf-8")
+
+
+def record_key(record: Record) -> str:
+    """The Kafka key a record has on its topic (README's topic table).
+
+    >>> from schemas.catalog import ProviderInfo
+    >>> record_key(DeadLetter(source_topic="t", partition=0, offset=0, ts_ms=1_700_000_000_000,
+    ...                       value=b"", reason="r", error_type="json"))
+    ':'
+    """
+    if isinstance(record, SloStatus):
+        return record.key
+    for name in ("recommendation_id", "fingerprint", "workload_id", "provider_id", "tenant_id"):
+        value = getattr(record, name, None)
+        if isinstance(value, str) and value:
+            return value
+    if isinstance(record, AlertAction):
+        return record.action_id
+    entity_type = getattr(record, "entity_type", "")
+    return f"{getattr(entity_type, 'value', entity_type)}:{getattr(record, 'entity_id', '')}"
 
 
 def _summarise(model: type[Record], exc: ValidationError) -> str:

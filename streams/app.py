@@ -20,6 +20,7 @@ from agents.anomalies import register_anomaly_agent
 from agents.approvals import register_approval_agents
 from agents.budgets import register_budget_agents
 from agents.fleet import register_fleet_agents
+from agents.outputs import owns_dead_letters
 from agents.recommendations import register_recommendation_agents
 from agents.reports import register_report_jobs
 from agents.windows import WindowAggregator, register_window_agent
@@ -260,6 +261,7 @@ def register_roles(
             dlq_topic=dlq_topic,
             table=app.Table("entity_to_detector_state", partitions=settings.partitions),
             threshold=settings.anomaly_threshold,
+            dead_letters=owns_dead_letters("anomalies", "perf.metrics", roles),
         )
     if "recommendations" in roles:
         register_recommendation_agents(

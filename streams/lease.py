@@ -19,8 +19,7 @@ stops at once (``on_lost``, by default SIGTERM to itself), so two instances neve
 together for longer than that pause; run it under a supervisor that restarts it, and it
 comes back as a standby.
 
->>> from config.kafka import client_options, start_client
-from config.settings import Settings
+>>> from config.settings import Settings
 >>> lease_group(Settings(agents="approvals,budgets", app_id="cp"))
 'cp-approvals.budgets.lease'
 >>> needs_lease(Settings(agents="windows,alerts")), needs_lease(Settings(agents="budgets"))

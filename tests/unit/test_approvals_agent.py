@@ -77,7 +77,9 @@ def make_worker(
         return dict(decided or {})
 
     worker = ApprovalWorker(
-        settings=Settings(kafka_bootstrap_servers="127.0.0.1:1", approval_tenant_wait_s=0.0),
+        settings=Settings(
+            agents="approvals", kafka_bootstrap_servers="127.0.0.1:1", approval_tenant_wait_s=0.0
+        ),
         metrics=PipelineMetrics(),
         book=book,
         recommendations_topic=recs,  # type: ignore[arg-type]

@@ -36,7 +36,9 @@ def make_worker(
 ) -> tuple[BudgetWorker, FakeTopic, FakeTopic]:
     out, dlq = FakeTopic(), FakeTopic()
     worker = BudgetWorker(
-        settings=Settings(kafka_bootstrap_servers="127.0.0.1:1", budget_tenant_wait_s=0.0),
+        settings=Settings(
+            agents="budgets", kafka_bootstrap_servers="127.0.0.1:1", budget_tenant_wait_s=0.0
+        ),
         metrics=PipelineMetrics(),
         book=BOOK,
         budgets_topic=out,  # type: ignore[arg-type]

@@ -212,8 +212,10 @@ metric_value = st.one_of(
     st.none(),
     st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0]),
     st.integers(-50, 50).map(float),
+    # Magnitudes within the span a sketch keeps apart (models.sketch.MAX_BINS: ~1e17 at
+    # 1 %), where its 1 % guarantee holds; tiny ones become an exact 0.0.
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(
-        lambda x: x if abs(x) >= 1e-300 else 0.0
+        lambda x: x if abs(x) >= 1e-3 else 0.0
     ),
     st.floats(min_value=1e-3, max_value=1e9),  # positive, skewed over many decades
 )
