@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.produce import durable_producer
 from agents.topic_history import history_consumer, plan_history, read_history
+from config.kafka import client_options, start_client
 from config.settings import Settings
 from evaluation.fuzz import Expect, FuzzCase, expected_windows
 from schemas import DeadLetter, DecodeError, MetricWindow, decode
@@ -42,7 +43,7 @@ async def send_cases(
 ) -> dict[Position, FuzzCase]:
     """Produce ``cases`` in order (all acknowledged); where each one landed."""
     landed: dict[Position, FuzzCase] = {}
-    async with durable_producer(settings.kafka_bootstrap_servers) as producer:
+    async with durable_producer(settings) as producer:
         for at in range(0, len(cases), chunk):
             part = cases[at : at + chunk]
             futures = [
@@ -55,7 +56,7 @@ async def send_cases(
 
 async def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes]]:
     """Every record of logical ``topic`` up to its end now, as ``(key, value)``."""
-    async with history_consumer(settings.kafka_bootstrap_servers) as consumer:
+    async with history_consumer(settings) as consumer:
         plan = await plan_history(consumer, [settings.topic(topic)], None)
         return [
             (m.key, m.value or b"")
@@ -66,8 +67,8 @@ async def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None,
 
 async def committed_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """The worker group's committed offset per ``(physical topic, partition)``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await start_client(admin, settings)
     try:
         found = await admin.list_consumer_group_offsets(settings.group_id)
         return {(tp.topic, tp.partition): meta.offset for tp, meta in found.items()}
