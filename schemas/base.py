@@ -35,6 +35,17 @@ UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegFloat = Annotated[float, Field(ge=0.0)]
 PosFloat = Annotated[float, Field(gt=0.0)]
 NonNegInt = Annotated[int, Field(ge=0)]
+#: A price per GPU-hour. Listed GPU prices are a few dollars; the cap is far above any, and
+#: keeps a placement's objective (prices x GPUs x hours, scaled to integers for CP-SAT)
+#: finite: a catalogue price near 1e308 overflowed it and killed the worker (fuzz, issue 17).
+MAX_USD_PER_GPU_HOUR = 10_000.0
+UsdPerGpuHour = Annotated[float, Field(ge=0.0, le=MAX_USD_PER_GPU_HOUR)]
+#: Money accrued in one telemetry interval: a sum of a period's intervals stays finite.
+MAX_USD_PER_SAMPLE = 1e9
+UsdPerSample = Annotated[float, Field(ge=0.0, le=MAX_USD_PER_SAMPLE)]
+#: GPUs on one provider, GiB of memory on one GPU: bounded like the workload's ``gpus``.
+GpuCount = Annotated[int, Field(ge=1, le=1024)]
+VramGb = Annotated[float, Field(gt=0.0, le=4096.0)]
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
 

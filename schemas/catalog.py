@@ -1,11 +1,8 @@
 """Provider catalogue entries: what hardware a provider offers, where and at what price."""
 
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import Field
-
-from schemas.base import Id, NonEmptyStr, NonNegFloat, PosFloat, Record, TsMs, UnitFloat
+from schemas.base import GpuCount, Id, NonEmptyStr, Record, TsMs, UnitFloat, UsdPerGpuHour, VramGb
 
 __all__ = ["ProviderInfo", "ProviderStatus"]
 
@@ -60,8 +57,8 @@ class ProviderInfo(Record):
     ts_ms: TsMs
     region: NonEmptyStr
     gpu_model: NonEmptyStr
-    gpu_count: Annotated[int, Field(ge=1)]
-    vram_gb_per_gpu: PosFloat
-    price_usd_per_gpu_hour: NonNegFloat
+    gpu_count: GpuCount
+    vram_gb_per_gpu: VramGb
+    price_usd_per_gpu_hour: UsdPerGpuHour
     status: ProviderStatus
     reputation: UnitFloat = 1.0

@@ -5,7 +5,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from schemas.base import Id, NonNegFloat, PosFloat, Record, TsMs, UnitFloat
+from schemas.base import Id, NonNegFloat, PosFloat, Record, TsMs, UnitFloat, UsdPerGpuHour, VramGb
 from schemas.telemetry import WorkloadType
 
 __all__ = ["SLA", "WorkloadEvent", "WorkloadEventKind", "WorkloadSpec"]
@@ -67,10 +67,10 @@ class WorkloadSpec(Record):
     tenant_id: Id
     workload_type: WorkloadType
     gpus: Annotated[int, Field(ge=1, le=1024)]
-    vram_gb_per_gpu: PosFloat
+    vram_gb_per_gpu: VramGb
     allowed_gpu_models: tuple[str, ...] = ()
     allowed_regions: tuple[str, ...] = ()
-    max_price_usd_per_gpu_hour: PosFloat | None = None
+    max_price_usd_per_gpu_hour: Annotated[UsdPerGpuHour, Field(gt=0.0)] | None = None
     sla: SLA = Field(default_factory=SLA)
     replicas: Annotated[int, Field(ge=1)] = 1
 

@@ -5,7 +5,17 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from schemas.base import Id, NonEmptyStr, NonNegFloat, NonNegInt, Pct, PosFloat, Record, TsMs
+from schemas.base import (
+    Id,
+    NonEmptyStr,
+    NonNegFloat,
+    NonNegInt,
+    Pct,
+    PosFloat,
+    Record,
+    TsMs,
+    UsdPerSample,
+)
 
 __all__ = ["ProviderSample", "WorkloadSample", "WorkloadType"]
 
@@ -167,7 +177,7 @@ class WorkloadSample(Record):
     gpu_util_pct: Pct
     requests: NonNegInt
     errors: NonNegInt
-    cost_accrued_usd: NonNegFloat
+    cost_accrued_usd: UsdPerSample
     cpu_util_pct: Pct | None = None
     mem_bw_util_pct: Pct | None = None
     io_wait_pct: Pct | None = None

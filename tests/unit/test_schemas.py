@@ -54,7 +54,13 @@ from schemas import (
     decode,
     encode,
 )
-from schemas.base import ID_PATTERN, TS_MAX_MS, TS_MIN_MS
+from schemas.base import (
+    ID_PATTERN,
+    MAX_USD_PER_GPU_HOUR,
+    MAX_USD_PER_SAMPLE,
+    TS_MAX_MS,
+    TS_MIN_MS,
+)
 
 # No example database: the tests must not write into the work tree, and the
 # strategies are cheap enough that replaying old failures buys little.
@@ -85,6 +91,8 @@ pcts = floats(0.0, 100.0)
 unit = floats(0.0, 1.0)
 nonneg = floats(0.0)
 pos = floats(0.0, open_lo=True)
+prices = floats(0.0, MAX_USD_PER_GPU_HOUR)
+vram = floats(0.0, 4096.0, open_lo=True)
 float_maps = st.dictionaries(words, floats(), max_size=4)
 
 
@@ -125,7 +133,7 @@ workload_samples = st.builds(
     gpu_util_pct=pcts,
     requests=counts,
     errors=counts,
-    cost_accrued_usd=nonneg,
+    cost_accrued_usd=floats(0.0, MAX_USD_PER_SAMPLE),
 )
 
 slas = st.builds(
@@ -140,10 +148,10 @@ workload_specs = st.builds(
     tenant_id=ids,
     workload_type=st.sampled_from(WorkloadType),
     gpus=st.integers(1, 1024),
-    vram_gb_per_gpu=pos,
+    vram_gb_per_gpu=vram,
     allowed_gpu_models=st.lists(names, max_size=3).map(tuple),
     allowed_regions=st.lists(names, max_size=3).map(tuple),
-    max_price_usd_per_gpu_hour=st.none() | pos,
+    max_price_usd_per_gpu_hour=st.none() | floats(0.0, MAX_USD_PER_GPU_HOUR, open_lo=True),
     sla=slas,
     replicas=st.integers(1, 64),
 )
@@ -170,8 +178,8 @@ provider_infos = st.builds(
     region=names,
     gpu_model=names,
     gpu_count=st.integers(1, 1024),
-    vram_gb_per_gpu=pos,
-    price_usd_per_gpu_hour=nonneg,
+    vram_gb_per_gpu=vram,
+    price_usd_per_gpu_hour=prices,
     status=st.sampled_from(ProviderStatus),
     reputation=unit,
 )
