@@ -4,8 +4,9 @@ Raw anomaly scores of a sequence model are noisy: a noisy series keeps them high
 clean one near 0. Numenta's anomaly likelihood (Ahmad et al., 2017, *Unsupervised
 real-time anomaly detection for streaming data*) judges the **average of the last few
 raw scores** against the **distribution of that average over a long history**, as the
-tail probability of a normal fit. :class:`AnomalyLikelihood` keeps that history in a
-bounded rolling window with running sums (O(1) per point) and reports the tail as
+tail probability of a normal fit. :class:`AnomalyLikelihood` keeps that history as
+moments of a rolling window in fixed-size blocks (:class:`~models.detectors.rolling.
+BlockMoments`: O(1) per point, bounded state) and reports the tail as
 ``surprise = -log10(tail)`` (10 = one chance in 10^10), which keeps growing past the
 point where a probability would round to 1.
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+
+from models.detectors.rolling import BlockMoments
 
 __all__ = ["AnomalyLikelihood", "normal_surprise"]
 
@@ -49,7 +52,7 @@ class AnomalyLikelihood:
         Raw scores averaged into one sample (Numenta: 10).
     history : int
         Averaged samples in the long-run distribution (a rolling window, so it follows
-        slow changes; memory is bounded by it).
+        slow changes), kept as the moments of ``blocks`` blocks.
     learning_period : int
         Raw scores learned before :meth:`surprise` reports anything but 0.
     min_mean, min_std : float
@@ -65,6 +68,7 @@ class AnomalyLikelihood:
         learning_period: int = 150,
         min_mean: float = 0.03,
         min_std: float = 0.0173,
+        blocks: int = 32,
     ) -> None:
         self.short_window = short_window
         self.history = history
@@ -73,9 +77,7 @@ class AnomalyLikelihood:
         self.min_std = min_std
         self._recent: deque[float] = deque(maxlen=short_window)
         self._recent_sum = 0.0
-        self._averages: deque[float] = deque()
-        self._sum = 0.0
-        self._sum_sq = 0.0
+        self._averages = BlockMoments(history, blocks)
         self.n_learned = 0
 
     @property
@@ -92,13 +94,10 @@ class AnomalyLikelihood:
 
     def surprise(self, raw: float) -> float:
         """``-log10`` tail probability of the average including ``raw`` (0 before ready)."""
-        if not self.ready or not self._averages:
+        if not self.ready or not self._averages.count:
             return 0.0
-        n = len(self._averages)
-        mean = self._sum / n
-        var = max(self._sum_sq / n - mean * mean, 0.0)
-        mean = max(mean, self.min_mean)
-        std = max(math.sqrt(var), self.min_std)
+        mean = max(self._averages.mean, self.min_mean)
+        std = max(math.sqrt(self._averages.variance), self.min_std)
         return normal_surprise((self._average_with(raw) - mean) / std)
 
     def learn_one(self, raw: float) -> None:
@@ -108,11 +107,5 @@ class AnomalyLikelihood:
             self._recent_sum -= self._recent[0]
         self._recent.append(raw)
         self._recent_sum += raw
-        self._averages.append(average)
-        self._sum += average
-        self._sum_sq += average * average
-        if len(self._averages) > self.history:
-            old = self._averages.popleft()
-            self._sum -= old
-            self._sum_sq -= old * old
+        self._averages.add(average)
         self.n_learned += 1

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
+
+import numpy as np
 
 __all__ = ["SequenceMemory"]
 
@@ -33,12 +36,11 @@ __all__ = ["SequenceMemory"]
 _PHASED = -(1 << 62)
 
 
-def _spread(values: list[float]) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
-    lo = ordered[int(0.01 * (n - 1))]
-    hi = ordered[math.ceil(0.99 * (n - 1))]
-    return hi - lo
+def _spread(values: np.ndarray[Any, Any]) -> float:
+    n = len(values)
+    lo_i, hi_i = int(0.01 * (n - 1)), math.ceil(0.99 * (n - 1))
+    ordered = np.partition(values, (lo_i, hi_i))
+    return float(ordered[hi_i] - ordered[lo_i])
 
 
 class SequenceMemory:
@@ -82,7 +84,11 @@ class SequenceMemory:
         self.rebin_factor = rebin_factor
         self.max_contexts = max_contexts
         self.range_margin = range_margin
-        self._recent: deque[tuple[float, int | None]] = deque(maxlen=recent)
+        # Ring of the recent values and their phases (-1: none), oldest at _ring_next once full.
+        self._ring_values = np.zeros(recent)
+        self._ring_phases = np.full(recent, -1, dtype=np.int16)
+        self._ring_next = 0
+        self._ring_len = 0
         self._check_every = max(1, recent // 2)
         self._width: float | None = None
         self._spread = 0.0
@@ -138,15 +144,18 @@ class SequenceMemory:
     def learn_one(self, value: float, phase: int | None = None) -> None:
         """Learn ``value`` (at ``phase``, when given) as the next point of the series."""
         self.n_learned += 1
-        self._recent.append((value, phase))
+        self._ring_values[self._ring_next] = value
+        self._ring_phases[self._ring_next] = -1 if phase is None else phase
+        self._ring_next = (self._ring_next + 1) % len(self._ring_values)
+        self._ring_len = min(self._ring_len + 1, len(self._ring_values))
         self._lo = min(self._lo, value)
         self._hi = max(self._hi, value)
         if self._width is None:
             if self.n_learned >= self.warmup:
-                self._set_width(_spread([v for v, _ in self._recent]))
+                self._set_width(_spread(self._ring_values[: self._ring_len]))
             return
         if self.n_learned % self._check_every == 0:
-            spread = _spread([v for v, _ in self._recent])
+            spread = _spread(self._ring_values[: self._ring_len])
             old = max(self._spread, self._floor())
             if spread > old * self.rebin_factor or spread * self.rebin_factor < old:
                 self._set_width(spread)
@@ -166,8 +175,40 @@ class SequenceMemory:
             following[b] = following.get(b, 0) + 1
         self._context.append(b)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The contexts as one int64 array (a dict of tuples pickles ~5x larger):
+        # per context [phased, key length, *key, entries, *(bin, count)], in dict order.
+        state = self.__dict__.copy()
+        flat: list[int] = []
+        for key, following in self._counts.items():
+            phased = bool(key) and key[0] == _PHASED
+            body = key[1:] if phased else key
+            flat += [int(phased), len(body), *body, len(following)]
+            for b, c in following.items():
+                flat += [b, c]
+        state["_counts"] = np.array(flat, dtype=np.int64)
+        state["_context"] = list(self._context)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        flat = state.pop("_counts").tolist()
+        context = state.pop("_context")
+        self.__dict__.update(state)
+        self._context = deque(context, maxlen=self.order)
+        self._counts = {}
+        i = 0
+        while i < len(flat):
+            phased, n = flat[i], flat[i + 1]
+            body = tuple(flat[i + 2 : i + 2 + n])
+            i += 2 + n
+            m = flat[i]
+            pairs = flat[i + 1 : i + 1 + 2 * m]
+            i += 1 + 2 * m
+            key = (_PHASED, *body) if phased else body
+            self._counts[key] = dict(zip(pairs[::2], pairs[1::2], strict=True))
+
     def _floor(self) -> float:
-        level = max((abs(v) for v, _ in self._recent), default=0.0)
+        level = float(np.abs(self._ring_values[: self._ring_len]).max(initial=0.0))
         return max(1e-9, 1e-6 * level)
 
     def _set_width(self, spread: float) -> None:
@@ -176,5 +217,9 @@ class SequenceMemory:
         self._counts.clear()
         self._context.clear()
         # Relearn the recent values at the new width, so the memory is not empty.
-        for value, phase in self._recent:
-            self._count(value, phase)
+        size = len(self._ring_values)
+        start = (self._ring_next - self._ring_len) % size
+        for i in range(self._ring_len):
+            j = (start + i) % size
+            phase = int(self._ring_phases[j])
+            self._count(float(self._ring_values[j]), None if phase < 0 else phase)

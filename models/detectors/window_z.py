@@ -4,8 +4,9 @@ NAB's windowed Gaussian (39.65) judges a point by its distance from the mean of 
 window in standard deviations. :class:`WindowedZScore` adds the same distance for the
 mean of the last ``short`` points, weighted by ``short_weight``: a level shift that no
 single point makes extreme shows in the mean of a few. Running sums keep it O(1) per
-point (recomputed every ``window`` points so rounding cannot drift), and the scale has
-a floor so a flat or all-zero stretch does not divide by zero.
+point in fixed-size blocks (:mod:`~models.detectors.rolling`: bounded state, no list of
+past values), and the scale has a floor so a flat or all-zero stretch does not divide by
+zero.
 
 >>> wz = WindowedZScore(window=100, min_points=10)
 >>> for i in range(100):
@@ -16,11 +17,11 @@ True
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import deque
 
 from models.detectors.likelihood import normal_surprise
+from models.detectors.rolling import BlockMoments, BlockTail
 
 __all__ = ["TailCalibration", "WindowedZScore"]
 
@@ -29,9 +30,10 @@ class TailCalibration:
     """Normal-tail surprise of a z-score, shifted by how heavy the series' own tail is.
 
     ``surprise(z) - surprise(z_q) + surprise_q``, ``z_q`` being the ``q`` quantile of
-    the last ``size`` z-scores added and ``surprise_q`` what that quantile has under
-    normal data: unchanged for normal noise, lowered for a heavy-tailed series, whose z
-    of 5 is routine.
+    the last ~``size`` z-scores added (:class:`~models.detectors.rolling.BlockTail`, in
+    ``blocks`` blocks) and ``surprise_q`` what that quantile has under normal data:
+    unchanged for normal noise, lowered for a heavy-tailed series, whose z of 5 is
+    routine.
 
     >>> cal = TailCalibration(size=100, min_size=10)
     >>> for i in range(100):
@@ -40,27 +42,24 @@ class TailCalibration:
     True
     """
 
-    def __init__(self, size: int = 2000, q: float = 0.99, min_size: int = 30) -> None:
+    def __init__(
+        self, size: int = 2000, q: float = 0.99, min_size: int = 30, blocks: int = 8
+    ) -> None:
         self.size = size
         self.q = q
         self.min_size = min_size
-        self._recent: deque[float] = deque()
-        self._sorted: list[float] = []
+        self._tail = BlockTail(size, q, blocks)
 
     def add(self, z: float) -> None:
         """Record the z-score of a learned value."""
-        self._recent.append(z)
-        bisect.insort(self._sorted, z)
-        if len(self._recent) > self.size:
-            old = self._recent.popleft()
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._tail.add(z)
 
     def surprise(self, z: float) -> float:
         """Calibrated ``-log10`` tail probability of ``z``."""
         raw = normal_surprise(z)
-        if len(self._sorted) < self.min_size:
+        if self._tail.count < self.min_size:
             return raw
-        zq = self._sorted[int(self.q * (len(self._sorted) - 1))]
+        zq = self._tail.quantile()
         expected = -math.log10(1.0 - self.q)
         return max(0.0, raw - max(0.0, normal_surprise(zq) - expected))
 
@@ -71,7 +70,7 @@ class WindowedZScore:
     Parameters
     ----------
     window : int
-        Values in the long window.
+        Values in the long window (whole blocks: up to ``window / blocks`` more).
     short : int
         Points in the short mean (1: the value alone).
     short_weight : float
@@ -83,6 +82,8 @@ class WindowedZScore:
     calibration, calibration_q
         z-scores kept, and the quantile read off them, by :meth:`surprise`
         (see :class:`TailCalibration`).
+    blocks : int
+        Blocks of the window's :class:`~models.detectors.rolling.BlockMoments`.
     """
 
     def __init__(
@@ -94,40 +95,38 @@ class WindowedZScore:
         relative_floor: float = 1e-6,
         calibration: int = 2000,
         calibration_q: float = 0.99,
+        blocks: int = 32,
     ) -> None:
         self.window = window
         self.short = short
         self.short_weight = short_weight
         self.min_points = min_points
         self.relative_floor = relative_floor
-        self._values: deque[float] = deque()
-        self._sum = 0.0
-        self._sum_sq = 0.0
-        self._since_exact = 0
+        self._moments = BlockMoments(window, blocks)
+        self._recent: deque[float] = deque(maxlen=max(1, short - 1))
         self.calibration = TailCalibration(calibration, calibration_q, min_points)
 
     @property
     def ready(self) -> bool:
         """Whether ``min_points`` values were learned."""
-        return len(self._values) >= self.min_points
+        return self._moments.count >= self.min_points
 
     @property
     def mean(self) -> float:
         """Mean of the window (NaN when empty)."""
-        return self._sum / len(self._values) if self._values else math.nan
+        return self._moments.mean
 
     def z(self, value: float) -> float:
         """The larger of the value's z and ``short_weight`` x its short mean's z."""
-        n = len(self._values)
-        if n < self.min_points:
+        if self._moments.count < self.min_points:
             return 0.0
-        mean = self._sum / n
-        var = max(self._sum_sq / n - mean * mean, 0.0)
-        sd = max(math.sqrt(var), self.relative_floor * max(1.0, abs(mean)), 1e-12)
+        mean = self._moments.mean
+        sd = max(
+            math.sqrt(self._moments.variance), self.relative_floor * max(1.0, abs(mean)), 1e-12
+        )
         z = abs(value - mean) / sd
         if self.short > 1:
-            recent = [self._values[-i] for i in range(1, self.short)]
-            short_mean = (sum(recent) + value) / self.short
+            short_mean = (sum(self._recent) + value) / self.short
             z = max(z, self.short_weight * abs(short_mean - mean) / sd)
         return z
 
@@ -139,15 +138,5 @@ class WindowedZScore:
         """Add ``value`` to the window."""
         if self.ready:
             self.calibration.add(self.z(value))
-        self._values.append(value)
-        self._sum += value
-        self._sum_sq += value * value
-        if len(self._values) > self.window:
-            old = self._values.popleft()
-            self._sum -= old
-            self._sum_sq -= old * old
-        self._since_exact += 1
-        if self._since_exact >= self.window:
-            self._sum = math.fsum(self._values)
-            self._sum_sq = math.fsum(v * v for v in self._values)
-            self._since_exact = 0
+        self._moments.add(value)
+        self._recent.append(value)
