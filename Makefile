@@ -36,11 +36,12 @@ kafka-down: ## Stop the broker(s) started by kafka-up
 run: $(KAFKA_LIBS) ## Run broker, workers, scheduler and the demo simulator; dashboard on http://127.0.0.1:6066/
 	$(VENV)/bin/computeperf run
 
-test: $(KAFKA_LIBS) system-packages ## Run the whole suite (unit, doctests, integration on a real broker)
-	$(VENV)/bin/pytest
+test: $(KAFKA_LIBS) system-packages ## Run the whole suite (unit and doctests on every core, then integration on a real broker)
+	$(VENV)/bin/pytest -m "not kafka" -n auto
+	$(VENV)/bin/pytest -m kafka
 
 test-unit: $(STAMP) system-packages ## Fast tests only (no broker)
-	$(VENV)/bin/pytest -m "not kafka"
+	$(VENV)/bin/pytest -m "not kafka" -n auto
 
 lint: $(STAMP) ## ruff, ruff format --check and mypy
 	$(VENV)/bin/ruff check .

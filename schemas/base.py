@@ -5,9 +5,18 @@ Kafka-key-safe strings, times are UTC epoch milliseconds, percentages lie in
 [0, 100] and every float is finite (``allow_inf_nan=False`` on :class:`Record`).
 """
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 __all__ = [
     "ID_PATTERN",
@@ -76,6 +85,12 @@ class Record(BaseModel):
     pydantic_core._pydantic_core.ValidationError: 1 validation error for Ping
     schema_version
       Value error, unknown schema_version 2: this reader knows versions 1 to 1 ...
+
+    The published JSON schema says the same, so an API client generated from it never
+    sends a version the server refuses:
+
+    >>> Ping.model_json_schema()["properties"]["schema_version"]["maximum"]
+    1
     """
 
     # cache_strings="keys": pydantic-core otherwise keeps up to 16,384 recently decoded
@@ -105,3 +120,14 @@ class Record(BaseModel):
                 f"{cls.SCHEMA_VERSION}"
             )
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Publish ``SCHEMA_VERSION`` as the ``maximum`` of ``schema_version``."""
+        json_schema = handler(core_schema)
+        properties: dict[str, Any] = handler.resolve_ref_schema(json_schema).get("properties", {})
+        if "schema_version" in properties:
+            properties["schema_version"]["maximum"] = cls.SCHEMA_VERSION
+        return json_schema

@@ -47,10 +47,25 @@ def reference_windows(
         worker.stop()
 
 
-def test_sigkill_mid_run_loses_no_window(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def reference(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Scenario, dict[str, MetricWindow]]:
+    """One scenario and its uninterrupted run, shared by both tests of this module.
+
+    The scenario's times follow the wall clock, so the tests replay this very scenario
+    (not a new one made later) to be compared with its windows.
+    """
     scenario = thermal_scenario(**SCENARIO)
-    expected = reference_windows(scenario, kafka_bootstrap, tmp_path)
-    assert len(expected) == len(scenario.expected_windows())
+    windows = reference_windows(scenario, kafka_bootstrap, tmp_path_factory.mktemp("reference"))
+    assert len(windows) == len(scenario.expected_windows())
+    return scenario, windows
+
+
+def test_sigkill_mid_run_loses_no_window(
+    kafka_bootstrap: str, tmp_path: Path, reference: tuple[Scenario, dict[str, MetricWindow]]
+) -> None:
+    scenario, expected = reference
 
     settings = fresh_settings(
         kafka_bootstrap, tmp_path / "crash", idle_close_s=IDLE_CLOSE_S, agents=ROLES
@@ -90,10 +105,9 @@ def test_sigkill_mid_run_loses_no_window(kafka_bootstrap: str, tmp_path: Path) -
 
 
 def test_two_workers_split_partitions_and_emit_the_same_windows(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, reference: tuple[Scenario, dict[str, MetricWindow]]
 ) -> None:
-    scenario = thermal_scenario(**SCENARIO)
-    expected = reference_windows(scenario, kafka_bootstrap, tmp_path)
+    scenario, expected = reference
 
     settings = fresh_settings(
         kafka_bootstrap, tmp_path / "pair", idle_close_s=IDLE_CLOSE_S, agents=ROLES
