@@ -16,8 +16,10 @@ each tenant's status (:func:`alerts.state.evaluate_budget`; fingerprint per tena
 tenant projected to exhaust its budget within the rule's ``warn_before`` pages once).
 Every alert is sent durably (key = fingerprint, the operators' dedup key), then pushed to
 Alertmanager when one is configured (best effort), then the new state is stored in
-table ``fingerprint_to_alert_state``. Replayed windows and anomalies are ignored by the
-state machine, so no alert is sent twice for one transition.
+table ``fingerprint_to_alert_state``; last, the states of entities silent for
+``state_evict_after_s`` are deleted (tombstoned), their firing alerts resolved first.
+Replayed windows and anomalies are ignored by the state machine, so no alert is sent
+twice for one transition.
 
 Burn-rate trackers live in table ``entity_to_burn_state``, keyed like the ``perf.metrics``
 records (``<entity_type>:<entity_id>``) and written to the window's source partition, so
@@ -42,6 +44,7 @@ from faust.types import Message, StreamT, TableT, TopicT
 from agents.alertmanager import AlertmanagerClient
 from agents.outputs import (
     decode_or_dead_letter,
+    delete_durably,
     guarded_agent,
     persist_durably,
     send_durably,
@@ -73,13 +76,19 @@ def register_alert_agent(
     burn_table: TableT[Any, Any] | None = None,
     slo_topic: TopicT | None = None,
     budgets_source: TopicT | None = None,
+    forget_after_s: float | None = None,
 ) -> None:
     """Wire threshold, absence and burn-rate rules to ``source`` windows, anomaly rules to
     ``anomalies_source``; burn-rate rules need ``burn_table``, and publish the SLO status
     of their trackers on ``slo_topic`` when one is given; budget rules to the tenant
-    statuses of ``budgets_source`` (``perf.budgets``)."""
+    statuses of ``budgets_source`` (``perf.budgets``). An entity without a window for
+    ``forget_after_s`` is forgotten (``AlertEngine``'s ``forget_after_ms``)."""
     engine = AlertEngine(
-        rules, states=table, burn_trackers=burn_table, release_delay_ms=release_delay_ms
+        rules,
+        states=table,
+        burn_trackers=burn_table,
+        release_delay_ms=release_delay_ms,
+        forget_after_ms=None if forget_after_s is None else round(forget_after_s * 1000),
     )
 
     async def write(out: AlertWrites) -> None:
@@ -94,6 +103,10 @@ def register_alert_agent(
             await persist_durably(table, out.states)
         if out.burn_trackers and burn_table is not None:
             await persist_durably(burn_table, out.burn_trackers)
+        if out.forgotten_states:
+            await delete_durably(table, out.forgotten_states)
+        if out.forgotten_burn_trackers and burn_table is not None:
+            await delete_durably(burn_table, out.forgotten_burn_trackers)
 
     def rule_agent(
         name: str, model: type[R], topic_name: str, evaluate: Callable[[R, int], AlertWrites]

@@ -58,7 +58,7 @@ from alerts.state import (
     evaluate_burn,
     evaluate_quiet,
 )
-from schemas import Alert, Anomaly, MetricWindow, TenantBudgetStatus
+from schemas import Alert, AlertStatus, Anomaly, MetricWindow, TenantBudgetStatus
 from schemas.slo import SloStatus
 
 __all__ = ["AlertEngine", "AlertWrites", "state_from_json", "state_to_json"]
@@ -90,13 +90,17 @@ def state_from_json(data: dict[str, Any] | None) -> AlertState:
 class AlertWrites:
     """What one record produced, in the order the adapter carries it out.
 
-    ``states`` and ``burn_trackers`` are ``(key, value, partition)`` table writes.
+    ``states`` and ``burn_trackers`` are ``(key, value, partition)`` table writes;
+    ``forgotten_states`` and ``forgotten_burn_trackers`` the keys to delete (tombstone).
     """
 
     alerts: list[Alert] = field(default_factory=list)
     slo: list[SloStatus] = field(default_factory=list)
     states: list[tuple[str, Any, int]] = field(default_factory=list)
     burn_trackers: list[tuple[str, Any, int]] = field(default_factory=list)
+    #: ``(key, partition)`` of forgotten entities, deleted after the writes above.
+    forgotten_states: list[tuple[str, int]] = field(default_factory=list)
+    forgotten_burn_trackers: list[tuple[str, int]] = field(default_factory=list)
 
 
 class AlertEngine:
@@ -114,6 +118,41 @@ class AlertEngine:
         there are burn-rate rules.
     release_delay_ms
         How long the dispatcher holds an inhibited alert's release.
+    forget_after_ms
+        An entity without a window for this long (by its partition's clock), and for
+        longer than every absence rule of its type waits (so that rule fires first), is
+        forgotten: its alert states, last-seen mark and burn tracker are deleted, and an
+        alert of it still firing is resolved with the annotation ``forgotten`` saying why.
+        Without it, churned ids would be kept for good (issue 17: ~3 kB each, and every
+        absence check walks them all). ``None`` keeps every entity.
+
+    Examples
+    --------
+    A provider that stops sending pages once (``ProviderDown``) and, once forgotten, is
+    resolved and leaves nothing in the table:
+
+    >>> from alerts.signal_rules import AbsenceRule
+    >>> from schemas import EntityType, MetricWindow
+    >>> table: dict[str, Any] = {}
+    >>> engine = AlertEngine([AbsenceRule(name="ProviderDown", severity="critical",
+    ...                                   after="2m")], states=table, forget_after_ms=600_000)
+    >>> def window(entity_id, end_ms):
+    ...     return MetricWindow(entity_type=EntityType.PROVIDER, entity_id=entity_id,
+    ...                         window_start_ms=end_ms - 60_000, window_end_ms=end_ms,
+    ...                         count=1, metrics={})
+    >>> def feed(entity_id, end_ms):
+    ...     writes = engine.on_window(window(entity_id, end_ms), partition=0)
+    ...     table.update((k, v) for k, v, _ in writes.states)
+    ...     for key, _ in writes.forgotten_states:
+    ...         del table[key]
+    ...     return [(a.labels["entity_id"], a.status.value) for a in writes.alerts]
+    >>> t0 = 1_700_000_000_000
+    >>> feed("gone", t0), feed("stays", t0)
+    ([], [])
+    >>> [alert for m in range(1, 11) for alert in feed("stays", t0 + m * 60_000)]
+    [('gone', 'firing'), ('gone', 'resolved')]
+    >>> sorted(key.split(":")[-1] for key in table if key.startswith("last_seen:"))
+    ['stays']
     """
 
     def __init__(
@@ -123,6 +162,7 @@ class AlertEngine:
         states: Mapping[Any, Any],
         burn_trackers: Mapping[Any, Any] | None = None,
         release_delay_ms: int = 600_000,
+        forget_after_ms: int | None = None,
     ) -> None:
         self.thresholds = [r for r in rules if isinstance(r, ThresholdRule)]
         self.burns = [r for r in rules if isinstance(r, BurnRateRule)]
@@ -134,9 +174,24 @@ class AlertEngine:
         self._burn_entity_types = {r.entity_type for r in self.burns}
         self._states = states
         self._burn_trackers = burn_trackers if burn_trackers is not None else {}
-        # Absence: per source partition, the entities seen and their last window end, and
-        # the partition's clock (newest window end). The table keeps "last_seen:<type>:<id>"
-        # so a restarted worker still knows the entities that went silent meanwhile.
+        self._forget_after_ms = forget_after_ms
+        self._rules_of: dict[str, list[Rule]] = {}
+        kept: list[Rule] = [*self.thresholds, *self.burns, *self.anomaly_rules, *self.absences]
+        for r in kept:
+            self._rules_of.setdefault(str(r.entity_type), []).append(r)
+        # Never before an absence rule of the entity's type has had its say: it fires at
+        # its `after`, and the forgetting resolves it a tick later at the earliest.
+        self._forget_ms_of = {
+            etype: max(
+                [forget_after_ms or 0]
+                + [a.after_ms + 1 for a in self.absences if str(a.entity_type) == etype]
+            )
+            for etype in self._rules_of
+        }
+        # Absence and forgetting: per source partition, the entities seen and their last
+        # window end, and the partition's clock (newest window end). The table keeps
+        # "last_seen:<type>:<id>" so a restarted worker still knows the entities that went
+        # silent meanwhile.
         self._seen: dict[int, dict[tuple[str, str], int]] = {}
         self._clock: dict[int, int] = {}
         self._seen_loaded = False
@@ -148,7 +203,7 @@ class AlertEngine:
     def on_window(self, window: MetricWindow, partition: int) -> AlertWrites:
         """Every rule a closed window concerns."""
         out = AlertWrites()
-        if self.absences:
+        if self.absences or self._forget_after_ms is not None:
             self._check_absence(window, partition, out)
         if window.entity_type in self._burn_entity_types:  # no tracker read otherwise
             self._check_burn(window, partition, out)
@@ -263,6 +318,45 @@ class AlertEngine:
                     state = self._state(key, out)
                     new, alert = evaluate_absence(rule, state, eid, end, last)
                     self._emit(key, state, new, alert, partition, end, out)
+        if self._forget_after_ms is not None:
+            for (etype, eid), last in list(entities.items()):
+                if end - last >= self._forget_ms_of.get(etype, self._forget_after_ms):
+                    del entities[(etype, eid)]
+                    self._forget(etype, eid, partition, end, out)
+
+    def _forget(self, etype: str, eid: str, partition: int, now_ms: int, out: AlertWrites) -> None:
+        """Delete everything kept for one entity; resolve what of it still fires."""
+        self._restore_dispatcher()
+        silent_s = self._forget_ms_of.get(etype, self._forget_after_ms or 0) // 1000
+        for rule in self._rules_of.get(etype, []):
+            key = rule.fingerprint(eid)
+            stored = self._stored(key, out)
+            if stored is None:
+                continue
+            fired = stored.get("alert") if isinstance(stored, dict) else None
+            if fired and stored.get("phase") in (Phase.FIRING, Phase.FLAPPING):
+                alert = Alert.model_validate(fired)
+                resolved = alert.model_copy(
+                    update={
+                        "status": AlertStatus.RESOLVED,
+                        "ends_at_ms": max(now_ms, alert.starts_at_ms),
+                        "annotations": {
+                            **alert.annotations,
+                            "forgotten": f"no window from {eid} for {silent_s} s: "
+                            "its alert state was dropped",
+                        },
+                    }
+                )
+                out.alerts += self._dispatcher.process(resolved, now_ms)
+            out.states = [w for w in out.states if w[0] != key]
+            out.forgotten_states.append((key, partition))
+        last_seen = f"last_seen:{etype}:{eid}"
+        out.states = [w for w in out.states if w[0] != last_seen]
+        if self._states.get(last_seen) is not None:
+            out.forgotten_states.append((last_seen, partition))
+        tracker = f"{etype}:{eid}"
+        if self._burn_trackers.get(tracker) is not None:
+            out.forgotten_burn_trackers.append((tracker, partition))
 
     def _check_burn(self, window: MetricWindow, partition: int, out: AlertWrites) -> None:
         entity = f"{window.entity_type.value}:{window.entity_id}"

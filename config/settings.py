@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     watermark_max_lead_s: float = Field(default=0.0, ge=0)
     # Window state of a key whose windows all closed is forgotten (and tombstoned in the
     # changelog) after this long without a sample, and at once beyond this many keys per
-    # worker, least recently seen first; keys with open windows are never forgotten.
+    # worker, least recently seen first; keys with open windows are never forgotten. The
+    # alert agent forgets an entity after this long without a window too (event time, and
+    # never before its absence rules fired), resolving its firing alerts as "forgotten".
     state_evict_after_s: float = Field(default=3600.0, gt=0)
     state_max_keys: int = Field(default=200_000, ge=1)
     # Throughput knobs (measured with `computeperf bench pipeline`, see docs/benchmarks.md).

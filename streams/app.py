@@ -251,6 +251,7 @@ def register_roles(
             anomalies_source=in_topic("perf.anomalies"),
             budgets_source=in_topic("perf.budgets"),
             alertmanager=alertmanager_client(settings),
+            forget_after_s=settings.state_evict_after_s,
         )
     if "anomalies" in roles:
         register_anomaly_agent(
