@@ -77,7 +77,6 @@ def kill_busiest_leader(
         cluster.restart(victim)
         producer.join(300)
     finally:
-        progress.done = True
         producer.join(60)
         sampler.stop()
     beyond = acked_at_kill + CHUNK * (1 + progress.resent_chunks)
@@ -88,7 +87,7 @@ def kill_busiest_leader(
         victim=victim,
         victim_led=led,
         resume_s=None if resumed is None else resumed - killed_at,
-        producer_error=progress.error,
+        producer_error=progress.error if progress.done else TimeoutError("production unfinished"),
         windows=windows,
         worker_alive=worker.process is not None and worker.process.poll() is None,
     )
