@@ -18,15 +18,13 @@ The figures and targets are :mod:`evaluation.faults`.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.broker_kill import kill_busiest_leader
-from bench.fuzz import FuzzOutcome, send_cases, wait_judged
+from bench.fuzz import FuzzOutcome, fuzz_worker
 from bench.harness import fresh_settings, start_worker
 from bench.scenario import thermal_scenario
 from bench.worker_kills import kill_worker_repeatedly, uninterrupted_run
@@ -38,7 +36,7 @@ from evaluation.faults import (
     alerts_lost,
     compare_windows,
 )
-from evaluation.fuzz import TELEMETRY, fuzz_cases
+from evaluation.fuzz import TELEMETRY
 from infra.kafka.broker import Cluster, start_cluster
 from streams.workers import WorkerProcess
 
@@ -169,19 +167,7 @@ def fuzz_stage(
 ) -> tuple[FuzzOutcome, int]:
     """Run (c): hostile and valid records into the telemetry topics; the outcome, crashes."""
     settings = cluster_settings(cluster, tmp, agents="windows,analysis", idle_close_s=5.0)
-    worker = start_worker(settings, tmp).wait_ready()
-    try:
-        cases = fuzz_cases(
-            topics=tuple(TELEMETRY),
-            bad=bad,
-            valid=valid,
-            seed=seed,
-            now_ms=int(time.time() * 1000),
-            window_ms=settings.window_ms,
-        )
-        landed = asyncio.run(send_cases(settings, cases))
-        outcome = wait_judged(settings, landed, timeout_s=300)
-        alive = worker.process is not None and worker.process.poll() is None
-    finally:
-        worker.stop()
-    return outcome, crashes_of(worker, alive)
+    run = fuzz_worker(
+        settings, tmp, topics=tuple(TELEMETRY), bad=bad, valid=valid, seed=seed, timeout_s=300
+    )
+    return run.outcome, crashes_of(run.worker, run.alive)
