@@ -23,17 +23,29 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.produce import durable_producer
 from agents.topic_history import history_consumer, plan_history, read_history
+from bench.harness import start_worker
 from config.kafka import client_options, start_client
 from config.settings import Settings
-from evaluation.fuzz import Expect, FuzzCase, expected_windows
+from evaluation.fuzz import Expect, FuzzCase, expected_windows, fuzz_cases
 from schemas import DeadLetter, DecodeError, MetricWindow, decode
+from streams.workers import WorkerProcess
 
-__all__ = ["FuzzOutcome", "Position", "judge", "read_topic", "send_cases", "wait_judged"]
+__all__ = [
+    "FuzzOutcome",
+    "FuzzRun",
+    "Position",
+    "fuzz_worker",
+    "judge",
+    "read_topic",
+    "send_cases",
+    "wait_judged",
+]
 
 Position = tuple[str, int, int]  # physical topic, partition, offset
 
@@ -223,6 +235,44 @@ def wait_judged(
         if now >= deadline:
             return outcome
         time.sleep(1.0)
+
+
+@dataclass
+class FuzzRun:
+    """The outcome of a fuzz run, the worker that ran it (stopped) and whether it was alive."""
+
+    outcome: FuzzOutcome
+    worker: WorkerProcess
+    alive: bool
+
+
+def fuzz_worker(
+    settings: Settings,
+    tmp: Path,
+    *,
+    topics: tuple[str, ...],
+    bad: int,
+    valid: int,
+    seed: int,
+    timeout_s: float,
+) -> FuzzRun:
+    """Start a worker of ``settings``, send it the cases of ``topics``, judge, stop it."""
+    worker = start_worker(settings, tmp).wait_ready()
+    try:
+        cases = fuzz_cases(
+            topics=topics,
+            bad=bad,
+            valid=valid,
+            seed=seed,
+            now_ms=int(time.time() * 1000),
+            window_ms=settings.window_ms,
+        )
+        landed = asyncio.run(send_cases(settings, cases))
+        outcome = wait_judged(settings, landed, timeout_s=timeout_s)
+        alive = worker.process is not None and worker.process.poll() is None
+    finally:
+        worker.stop()
+    return FuzzRun(outcome, worker, alive)
 
 
 def kinds(cases: Sequence[FuzzCase]) -> dict[str, int]:

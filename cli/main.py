@@ -10,7 +10,8 @@ Commands, by what a user wants to do (``computeperf COMMAND --help`` for each):
   ``replay`` (historical telemetry through the pipeline into a namespace).
 - **analyse**: ``detect`` (an anomaly score per line of a CSV series on stdin),
   ``evaluate`` (``placement``, ``prediction``, ``detection``, ``alerts``, ``insights``,
-  ``forecast``, ``closed-loop``: quality figures of each core on simulated data),
+  ``forecast``, ``closed-loop``: quality figures of each core on simulated data;
+  ``faults``: broker and worker SIGKILLs and hostile input on a 3-node cluster),
   ``bench`` (``pipeline``, ``analysis``, ``detection``, ``soak``: speed and memory
   figures),
   ``report`` (the daily or weekly performance report), ``rules`` (``export`` alert rules
@@ -100,6 +101,7 @@ def build_cli() -> click.Group:
     from cli.evaluate import evaluate_group
     from cli.evaluate.closed_loop import closed_loop_command
     from cli.evaluate.detection import detection_bench_command, detection_command
+    from cli.evaluate.faults import faults_command
     from cli.evaluate.forecast import forecast_command
     from cli.evaluate.insights import insights_command
     from cli.replay import replay_command
@@ -115,6 +117,7 @@ def build_cli() -> click.Group:
         insights_command,
         forecast_command,
         closed_loop_command,
+        faults_command,
     ):
         evaluate_group.add_command(command)
     bench_group.add_command(detection_bench_command)

@@ -1,82 +1,16 @@
-"""A small simulated marketplace run shared by the integration tests, and its oracle."""
+"""The small simulated marketplace run shared by the integration tests (``bench/scenario.py``,
+where the fault harness uses it too) and its numpy oracle (``evaluation/faults.py``)."""
 
 from __future__ import annotations
 
-import math
-import time
-from collections import defaultdict
-from dataclasses import dataclass
+from bench.scenario import WINDOW_MS, Scenario, thermal_scenario
+from evaluation.faults import oracle_mismatch
+from schemas import MetricWindow, ProviderSample
 
-import numpy as np
-
-from schemas import MetricWindow, ProviderSample, encode
-from sim.incidents import Incident, IncidentKind
-from sim.marketplace import MarketplaceSim
-
-WINDOW_MS = 5_000
-
-
-@dataclass
-class Scenario:
-    """Provider samples of a simulated run, as produced, and the incident injected."""
-
-    samples: list[ProviderSample]
-    incident: Incident
-    hot_provider: str
-
-    def messages(self) -> list[tuple[str, str, bytes]]:
-        return [("telemetry.provider", s.provider_id, encode(s)) for s in self.samples]
-
-    def expected_windows(self, window_ms: int = WINDOW_MS) -> dict[str, list[ProviderSample]]:
-        """Samples grouped by the ``MetricWindow.key`` of the window they belong to."""
-        groups: dict[str, list[ProviderSample]] = defaultdict(list)
-        for s in self.samples:
-            start = s.ts_ms - s.ts_ms % window_ms
-            groups[f"provider:{s.provider_id}:{start}:{window_ms}"].append(s)
-        return groups
-
-
-def thermal_scenario(
-    *,
-    providers: int = 4,
-    span_s: int = 120,
-    seed: int = 7,
-    hot: int = 1,
-    incident_s: tuple[int, int] = (30, 70),
-) -> Scenario:
-    """``span_s`` seconds of 1 Hz telemetry ending a few minutes ago, one thermal incident
-    from ``incident_s[0]`` to ``incident_s[1]`` seconds into the run."""
-    start_ms = (int(time.time() * 1000) - span_s * 1000 - 300_000) // WINDOW_MS * WINDOW_MS
-    sim_probe = MarketplaceSim(seed=seed, providers=providers, workloads=2)
-    hot_id = sim_probe.provider_id(hot)
-    begin_s, end_s = incident_s
-    incident = Incident(
-        IncidentKind.THERMAL_THROTTLING,
-        hot_id,
-        start_ms + begin_s * 1000,
-        start_ms + end_s * 1000,
-        1.0,
-    )
-    sim = MarketplaceSim(seed=seed, providers=providers, workloads=2, incidents=[incident])
-    samples = [
-        r.record
-        for r in sim.records(start_ms, start_ms + span_s * 1000)
-        if isinstance(r.record, ProviderSample)
-    ]
-    return Scenario(samples, incident, hot_id)
+__all__ = ["WINDOW_MS", "Scenario", "assert_window_matches_oracle", "thermal_scenario"]
 
 
 def assert_window_matches_oracle(window: MetricWindow, samples: list[ProviderSample]) -> None:
-    """Count equals the samples produced for the window; means match numpy on them."""
-    assert window.count == len(samples), window.key
-    for name in ProviderSample.NUMERIC_FIELDS:
-        values = np.array([float(getattr(s, name)) for s in samples])
-        stats = window.metrics[name]
-        assert stats.count == len(values)
-        assert math.isclose(stats.mean, float(values.mean()), rel_tol=1e-9, abs_tol=1e-9), name
-        assert stats.min == values.min() and stats.max == values.max(), name
-        lo, hi = (
-            np.quantile(values, 0.95, method="lower"),
-            np.quantile(values, 0.95, method="higher"),
-        )
-        assert lo * 0.99 - 1e-9 <= stats.p95 <= hi * 1.01 + 1e-9, (name, stats.p95, lo, hi)
+    """Count equals the samples produced for the window; statistics match numpy on them."""
+    mismatch = oracle_mismatch(window, samples)
+    assert mismatch is None, mismatch

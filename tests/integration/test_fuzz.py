@@ -13,17 +13,15 @@ with every role: one dead letter per bad record, not one per stage.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bench.fuzz import send_cases, wait_judged
+from bench.fuzz import fuzz_worker
 from config.settings import ALL_AGENTS, OPTIONAL_AGENTS
-from evaluation.fuzz import FUZZED_TOPICS, TELEMETRY, fuzz_cases
-from tests.integration.harness import fresh_settings, start_worker
+from evaluation.fuzz import FUZZED_TOPICS, TELEMETRY
+from tests.integration.harness import fresh_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -35,22 +33,11 @@ def test_hostile_records_are_dead_lettered_once_and_valid_ones_kept(
     kafka_bootstrap: str, tmp_path: Path, report_figure: Callable[[str, float, str], None]
 ) -> None:
     settings = fresh_settings(kafka_bootstrap, tmp_path, agents=ROLES, idle_close_s=5.0)
-    worker = start_worker(settings, tmp_path).wait_ready()
-    try:
-        cases = fuzz_cases(
-            topics=tuple(TELEMETRY),
-            bad=1500,
-            valid=1500,
-            seed=17,
-            now_ms=int(time.time() * 1000),
-            window_ms=settings.window_ms,
-        )
-        landed = asyncio.run(send_cases(settings, cases))
-        outcome = wait_judged(settings, landed, timeout_s=90)
-        alive = worker.process is not None and worker.process.poll() is None
-    finally:
-        worker.stop()
-    log = worker.log.read_text(errors="replace")
+    run = fuzz_worker(
+        settings, tmp_path, topics=tuple(TELEMETRY), bad=1500, valid=1500, seed=17, timeout_s=90
+    )
+    outcome = run.outcome
+    log = run.worker.log.read_text(errors="replace")
     summary = outcome.summary()
     report_figure("fuzz_records", outcome.fuzz_records, "bad records")
     assert outcome.fuzz_records >= 1500
@@ -58,7 +45,7 @@ def test_hostile_records_are_dead_lettered_once_and_valid_ones_kept(
     assert outcome.valid_records_lost == 0, summary
     assert not outcome.valid_dead_lettered and not outcome.foreign_dead_letters, summary
     assert not outcome.miscounted and outcome.internal_errors == 0, summary
-    assert alive, log[-3000:]
+    assert run.alive, log[-3000:]
     assert "Traceback" not in log, log[log.index("Traceback") - 500 :][:4000]
 
 
@@ -77,25 +64,14 @@ def test_a_bad_record_is_dead_lettered_once_by_a_worker_with_every_role(
 ) -> None:
     every = ",".join(ALL_AGENTS + OPTIONAL_AGENTS)
     settings = fresh_settings(kafka_bootstrap, tmp_path, agents=every, idle_close_s=5.0)
-    worker = start_worker(settings, tmp_path).wait_ready()
-    try:
-        cases = fuzz_cases(
-            topics=SHARED_TOPICS,
-            bad=300,
-            valid=300,
-            seed=5,
-            now_ms=int(time.time() * 1000),
-            window_ms=settings.window_ms,
-        )
-        landed = asyncio.run(send_cases(settings, cases))
-        outcome = wait_judged(settings, landed, timeout_s=60)
-        alive = worker.process is not None and worker.process.poll() is None
-    finally:
-        worker.stop()
+    run = fuzz_worker(
+        settings, tmp_path, topics=SHARED_TOPICS, bad=300, valid=300, seed=5, timeout_s=60
+    )
+    outcome = run.outcome
     summary = outcome.summary()
     # Before DEAD_LETTER_OWNERS, a bad perf.metrics record got up to four dead letters.
     assert not outcome.repeated and not outcome.missing, summary
     assert outcome.fuzz_dead_lettered == outcome.fuzz_records >= 300, summary
     assert outcome.valid_records_lost == 0 and not outcome.foreign_dead_letters, summary
     assert not outcome.miscounted and outcome.internal_errors == 0, summary
-    assert alive, worker.log.read_text(errors="replace")[-3000:]
+    assert run.alive, run.worker.log.read_text(errors="replace")[-3000:]

@@ -139,7 +139,7 @@ def test_wide_range_state_is_bounded_and_upper_quantiles_hold() -> None:
         data = np.concatenate([rng.lognormal(4.0, 1.0, 377), junk]).tolist()
         sketch = sketch_of(data)
         state = sketch.to_state()
-        assert len(state["p"][1]) <= MAX_BINS and state["m"] == []
+        assert stored_bins(state["p"]) <= MAX_BINS and state["m"] == []
         assert len(json.dumps(state)) < 20 * MAX_BINS
         values = np.asarray(data)
         assert (sketch.min, sketch.max) == (values.min(), values.max())
@@ -324,6 +324,48 @@ def test_state_of_nonempty_sketch_is_strict_json_and_compact() -> None:
     # for a narrow distribution.
     narrow = json.dumps(sketch_of([60.0 + i / 10 for i in range(100)]).to_state())
     assert len(narrow) < 1_000, len(narrow)
+
+
+def stored_bins(bins: Any) -> int:
+    """Bins a store's state holds: dense ``[first, counts]`` or sparse ``{"k", "c"}``."""
+    return len(bins["k"]) if isinstance(bins, dict) else len(bins[1]) if bins else 0
+
+
+def test_mostly_empty_bins_are_stored_sparsely_and_round_trip_exactly() -> None:
+    # A window of ordinary values plus a few fuzzed extremes: dense, each sketch wrote
+    # 2,048 mostly-zero bins (~20 kB; nine metrics a window, several windows a state record:
+    # 1.4-3 MB records the producer refused, issue 17). Sparse, only the used bins.
+    rng = np.random.default_rng(RNG_SEED)
+    data = [*rng.normal(70.0, 5.0, 200).tolist(), 1e-300, 1e300, -1e-300, -1e300, 0.0]
+    sketch = sketch_of(data)
+    state = sketch.to_state()
+    assert isinstance(state["p"], dict) and isinstance(state["m"], dict)
+    assert len(json.dumps(state)) < 2_000, len(json.dumps(state))
+    restored = json_round_trip(sketch)
+    assert observable(restored) == observable(sketch)
+    assert restored.to_state() == state
+    # Continuing on the restored copy is the same as never having serialized.
+    for x in (3.0, 1e250, -7.5):
+        sketch.add(x)
+        restored.add(x)
+    assert restored.to_state() == sketch.to_state()
+    # A narrow distribution stays dense (one count per bin, no keys).
+    assert isinstance(sketch_of(data[:200]).to_state()["p"], list)
+
+
+def test_dense_state_of_earlier_versions_still_restores() -> None:
+    # Changelogs written before sparse bins hold every bin of the span, zeros included.
+    sketch = sketch_of([1.0, 10.0, 10.0, 1e6])
+    state = sketch.to_state()
+    sparse = state["p"]
+    assert isinstance(sparse, dict)
+    first = sparse["k"][0]
+    counts = [0.0] * (sparse["k"][-1] - first + 1)
+    for key, count in zip(sparse["k"], sparse["c"], strict=True):
+        counts[key - first] = count
+    restored = QuantileSketch.from_state({**state, "p": [first, counts]})
+    assert observable(restored) == observable(sketch)
+    assert restored.to_state() == state
 
 
 def test_merge_after_round_trip_equals_merge_before() -> None:
