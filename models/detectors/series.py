@@ -51,6 +51,7 @@ True
 from __future__ import annotations
 
 import math
+import sys
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -104,6 +105,10 @@ class SeriesDetector:
         Add the hour of day of ``ts_ms`` to the sequence contexts.
     tail_q : float
         Quantile of past z-scores that calibrates the windowed z's surprise.
+    memory_kw, window_kw : Mapping, optional
+        Further :class:`~models.detectors.sequence.SequenceMemory` arguments (both
+        memories: e.g. ``recent`` and ``max_contexts`` bound the state) and
+        :class:`~models.detectors.window_z.WindowedZScore` arguments (e.g. ``min_points``).
     deltas, delta_order
         Add the sequence memory (contexts of up to ``delta_order`` steps) and likelihood
         of the steps between values.
@@ -156,7 +161,11 @@ class SeriesDetector:
         recurrent_cap: float = 2.5,
         quiet_start: int = 100,
         delta_order: int = 2,
+        memory_kw: Mapping[str, Any] | None = None,
+        window_kw: Mapping[str, Any] | None = None,
     ) -> None:
+        self.memory_kw = dict(memory_kw or {})
+        self.window_kw = dict(window_kw or {})
         self.delta_order = delta_order
         self.quiet_start = quiet_start
         self.recurrence_days = recurrence_days
@@ -188,6 +197,15 @@ class SeriesDetector:
         self._cache: tuple[object, dict[str, tuple[float, float, float]]] | None
         self._cache = None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Names interned like pickle's default BUILD, and the argument dicts' keys too (in
+        # the encoded detector they are the same strings as the attribute names): the
+        # decoded detector pickles to the same bytes as the encoded one.
+        for name in ("seasonal_kw", "memory_kw", "window_kw"):
+            if name in state:
+                state[name] = {sys.intern(k): v for k, v in state[name].items()}
+        self.__dict__.update((sys.intern(name), value) for name, value in state.items())
+
     def _new_channel(self) -> _Channel:
         return _Channel(
             WindowedZScore(
@@ -195,14 +213,17 @@ class SeriesDetector:
                 short=self.short,
                 short_weight=self.short_weight,
                 calibration_q=self.tail_q,
+                **self.window_kw,
             ),
-            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup, **self.memory_kw),
             AnomalyLikelihood(
                 short_window=self.short_window,
                 history=self.history,
                 learning_period=self.learning_period,
             ),
-            SequenceMemory(bins=self.bins, order=self.delta_order, warmup=self.warmup),
+            SequenceMemory(
+                bins=self.bins, order=self.delta_order, warmup=self.warmup, **self.memory_kw
+            ),
             AnomalyLikelihood(
                 short_window=self.short_window,
                 history=self.history,
