@@ -100,6 +100,12 @@ class Settings(BaseSettings):
 
     rules_path: Path | None = None
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1)
+    # Decoded detector states the anomaly agent keeps (LRU; 0: off, every window decodes
+    # its entity's table value). Each costs ~MEMORY_PER_ENTITY of memory, so the default
+    # bounds a worker's cache at ~CACHE_TOTAL; a hit saves the decode
+    # (`computeperf bench anomaly-stage`). Round-robin traffic over more entities than
+    # this never hits (LRU), so size it to the entities of one worker, or turn it off.
+    anomaly_cache_entities: int = Field(default=256, ge=0)
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)
