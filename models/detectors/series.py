@@ -72,8 +72,9 @@ class _Channel:
     window: WindowedZScore
     memory: SequenceMemory
     likelihood: AnomalyLikelihood
-    delta_memory: SequenceMemory
-    delta_likelihood: AnomalyLikelihood
+    # None without ``deltas``: nothing to pickle for a channel that is never used.
+    delta_memory: SequenceMemory | None
+    delta_likelihood: AnomalyLikelihood | None
     seasonal: SeasonalResidual | None = None
     recurrence: DailyRecurrence | None = None
     last_value: float = math.nan
@@ -221,13 +222,21 @@ class SeriesDetector:
                 history=self.history,
                 learning_period=self.learning_period,
             ),
-            SequenceMemory(
-                bins=self.bins, order=self.delta_order, warmup=self.warmup, **self.memory_kw
+            (
+                SequenceMemory(
+                    bins=self.bins, order=self.delta_order, warmup=self.warmup, **self.memory_kw
+                )
+                if self.deltas
+                else None
             ),
-            AnomalyLikelihood(
-                short_window=self.short_window,
-                history=self.history,
-                learning_period=self.learning_period,
+            (
+                AnomalyLikelihood(
+                    short_window=self.short_window,
+                    history=self.history,
+                    learning_period=self.learning_period,
+                )
+                if self.deltas
+                else None
             ),
             SeasonalResidual(**self.seasonal_kw) if self.seasonal else None,
             (
@@ -266,9 +275,10 @@ class SeriesDetector:
             if channel.recurrence is not None and channel.recurrence.recurrent(level, ts_ms):
                 surprise = min(surprise, self.recurrent_cap)
             surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
-            if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
-                draw = channel.delta_memory.score_one(value - channel.last_value)
-                surprise = max(surprise, channel.delta_likelihood.surprise(draw))
+            steps, stepped = channel.delta_memory, channel.delta_likelihood
+            if steps is not None and stepped is not None and steps.ready and stepped.ready:
+                draw = steps.score_one(value - channel.last_value)
+                surprise = max(surprise, stepped.surprise(draw))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
             judged[name] = (raw, surprise, level)
@@ -319,11 +329,12 @@ class SeriesDetector:
                 channel.since_alarm += 1
             while channel.alarms and channel.alarms[0] <= channel.seen - self.penalty_memory:
                 channel.alarms.popleft()
-            if self.deltas and not math.isnan(channel.last_value):
+            steps, stepped = channel.delta_memory, channel.delta_likelihood
+            if steps is not None and stepped is not None and not math.isnan(channel.last_value):
                 delta = value - channel.last_value
-                if channel.delta_memory.ready:
-                    channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
-                channel.delta_memory.learn_one(delta)
+                if steps.ready:
+                    stepped.learn_one(steps.score_one(delta))
+                steps.learn_one(delta)
             channel.last_value = value
             if channel.recurrence is not None and not math.isnan(level):
                 channel.recurrence.learn_one(level, ts_ms)
