@@ -92,8 +92,8 @@ CASES = [
     Case("ensemble-default", lambda seed: EnsembleDetector(seed=seed), 8 + 20),
     # The windowed z-score's minimum (30 points); the sequence memories warm up later.
     Case("series", lambda seed: SeriesDetector(), 30),
-    # The agent's: the windowed z's minimum is 40 windows there.
-    Case("window", lambda seed: window_detector(), 40),
+    # The agent's: the windowed z's minimum is 24 windows there.
+    Case("window", lambda seed: window_detector(), 24),
 ]
 
 
