@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from models.detectors.compact import ensemble_features
+from models.detectors.compact import LOAD_DRIVEN_METRICS, ensemble_features
 from models.detectors.score import Score
 from models.detectors.series import SeriesDetector
 from schemas import MetricWindow
@@ -58,21 +58,18 @@ SPARSE_COUNTERS = ("error_count",)
 
 
 def window_detector_features(window: MetricWindow) -> dict[str, float]:
-    """:func:`~models.detectors.compact.ensemble_features` without the sparse counters.
+    """The agent's features: window features without the load-driven metrics (the SM
+    clock, :data:`~models.detectors.compact.LOAD_DRIVEN_METRICS`) nor the sparse counters.
 
     >>> from schemas import MetricStats
     >>> st = MetricStats(count=1, mean=1.0, min=1.0, max=1.0, p50=1.0, p95=1.0, p99=1.0)
+    >>> names = ("error_count", "gpu_temp_c", "sm_clock_mhz")
     >>> w = MetricWindow(entity_type="provider", entity_id="p", window_start_ms=1_700_000_000_000,
-    ...                  window_end_ms=1_700_000_060_000, count=1,
-    ...                  metrics={"error_count": st, "gpu_temp_c": st})
+    ...                  window_end_ms=1_700_000_060_000, count=1, metrics=dict.fromkeys(names, st))
     >>> sorted(window_detector_features(w))
     ['gpu_temp_c.mean', 'gpu_temp_c.p95', 'gpu_temp_c.range']
     """
-    return {
-        name: value
-        for name, value in ensemble_features(window).items()
-        if name.split(".", 1)[0] not in SPARSE_COUNTERS
-    }
+    return ensemble_features(window, leave_out=(*LOAD_DRIVEN_METRICS, *SPARSE_COUNTERS))
 
 
 class WindowDetector:
