@@ -271,7 +271,11 @@ class AnomalyScorer:
         if reset is not None:
             log.warning("detector state of %s restarted cold: %s", key, reset)
             self.own.state_resets.labels(entity_type=kind).inc()
-        verdict = score_window(state, window, threshold=self.threshold)
+        try:
+            verdict = score_window(state, window, threshold=self.threshold)
+        except Exception:
+            self.cache.discard(key)  # the object may be half-updated under an unchanged tag
+            raise
         if verdict.replayed:
             self.own.windows.labels(entity_type=kind, outcome="replayed").inc()
             return verdict

@@ -115,3 +115,14 @@ def test_zero_turns_the_cache_off(size: int) -> None:
 def test_negative_size_is_refused() -> None:
     with pytest.raises(ValueError, match="max_entities"):
         StateCache(-1)
+
+
+def test_failed_scoring_drops_the_cached_state() -> None:
+    s, table = scorer(cache_entities=4)
+    feed(s, range(2))
+    cached = s.cache.get(KEY, table.data[KEY]["last_window_end_ms"])
+    assert cached is not None
+    cached.detector.series = None  # type: ignore[assignment]  # scoring now raises
+    feed(s, range(2, 3))  # dead-lettered as an internal error
+    assert len(s.cache) == 0  # the next window decodes the table's value
+    assert table.data[KEY]["last_window_end_ms"] == T0_MS + 2 * STEP_MS
