@@ -1,8 +1,10 @@
 """Agent: score every closed window with its entity's own detector; emit ``perf.anomalies``.
 
 Per window of ``perf.metrics`` (provider windows for now): decode (bad records are
-dead-lettered), load the entity's :class:`~models.detectors.EnsembleDetector` from table
-``entity_to_detector_state``, score the window's features, then learn them; when the
+dead-lettered), load the entity's
+:class:`~models.detectors.window_detector.WindowDetector` (the series detector of
+``computeperf detect``, configured for windows) from table ``entity_to_detector_state``,
+score the window's features, then learn them; when the
 detector is warm and the score reaches the threshold, send an :class:`~schemas.Anomaly`
 durably (key ``entity_type:entity_id``), and only then write the new state durably.
 
@@ -11,19 +13,22 @@ durably (key ``entity_type:entity_id``), and only then write the new state durab
 * A crash between the anomaly and the state write re-scores the window from the old state
   after restart and sends the same anomaly again (same key, ``ts_ms``, content): at least
   once, deduplicated downstream by ``(entity, ts_ms, detector)``.
-* **State** is the pickled detector, zlib-compressed and base64-encoded inside a JSON value
-  (Faust's default table serializer): pickle because the detectors hold River models that
-  have no other serialized form (the contract suite guarantees the round trip); unpickling
-  only ever reads our own changelog. A state that cannot be read (e.g. written by an
-  incompatible version of a detector class) restarts that entity's detector cold, counted
-  in ``computeperf_anomaly_state_resets_total``, instead of dead-lettering every later window.
-* Cost: score and learn take <= 5 ms of CPU per window (``computeperf bench detection``),
-  plus the state's pickle/zlib round trip; at one window per entity per minute (1,000
-  providers: ~17 windows/s) that is done inline, not in an executor (FAUST-NOTES: only
-  long blocking work needs one).
-* State size (``computeperf bench detection``, 60-s windows, after 300 windows; bounded
-  by the rolling windows): ~53 kB pickled, ~28 kB compressed;
-  :func:`~models.detectors.compact.compact_ensemble` explains the bounds.
+* **State** is the pickled detector, zlib-compressed (level 1: measured cheaper than 6
+  for a few % more bytes) and base64-encoded inside a JSON value (Faust's default table
+  serializer): pickle because the detectors are object graphs of numpy blocks with no
+  other serialized form (the contract suite guarantees the round trip); unpickling only
+  ever reads our own changelog. A state that cannot be read (e.g. written by an
+  incompatible version of a detector class, or ``STATE_VERSION`` 1: the earlier
+  ensemble) restarts that entity's detector cold, counted in
+  ``computeperf_anomaly_state_resets_total``, instead of dead-lettering every later window.
+* **Decoded states are cached** (:class:`~agents.anomaly_cache.StateCache`, at most
+  ``anomaly_cache_entities``), tagged with the ``last_window_end_ms`` they hold and used
+  only when the table's value has the same tag; lookups are counted in
+  ``computeperf_anomaly_state_cache_lookups_total{outcome}``. The state is still encoded
+  and written every window (the table is what survives a crash or a rebalance).
+* Cost and size: ``computeperf bench anomaly-stage`` (docs/benchmarks.md); done inline,
+  not in an executor (one window per entity per minute; FAUST-NOTES: only long blocking
+  work needs one).
 * ``computeperf_events_in_total{topic="perf.metrics"}`` is counted by the alert agent on
   the same topic; this agent counts its windows in ``computeperf_anomaly_windows_total``.
 
@@ -49,48 +54,39 @@ import faust
 from faust.types import Message, StreamT, TableT, TopicT
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from agents.anomaly_cache import StateCache
 from agents.outputs import dead_letter, persist_durably, send_dead_letters, send_durably
 from config.metrics import PipelineMetrics
-from models.detectors import EnsembleDetector, Score
-from models.detectors.compact import compact_ensemble, ensemble_features
+from models.detectors import Score
+from models.detectors.window_detector import (
+    WindowDetector,
+    window_detector,
+    window_detector_features,
+)
 from schemas import Anomaly, DecodeError, EntityType, MetricWindow, decode
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+#: 2: the series detector (:class:`WindowDetector`); 1 was the compact ensemble.
+STATE_VERSION = 2
+#: The ``detector`` label of our anomalies, kept from the ensemble: consumers deduplicate
+#: by ``(entity, ts_ms, detector)`` and dashboards select on it.
 DETECTOR_NAME = "ensemble"
-DAY_MS = 86_400_000
-
-
-def compact_detector(
-    *,
-    seed: int = 0,
-    period_ms: int = DAY_MS,
-    max_seasonality: int = 288,
-    history_size: int = 200,
-) -> EnsembleDetector:
-    """The per-entity ensemble of the agent, sized for a changelogged table value.
-
-    :func:`models.detectors.compact.compact_ensemble` (whose docstring gives the measured
-    reasons for its members, persistence and bounds); ``computeperf evaluate detection``
-    scores exactly this construction.
-    """
-    return compact_ensemble(
-        seed, period_ms=period_ms, max_seasonality=max_seasonality, history_size=history_size
-    )
+#: zlib level of the state: 1 costs less CPU than 6 for a few % more bytes (measured).
+ZLIB_LEVEL = 1
 
 
 @dataclass
 class DetectorState:
     """One entity's detector and the end of the last window it scored."""
 
-    detector: EnsembleDetector
+    detector: WindowDetector
     last_window_end_ms: int | None = None
 
 
 def encode_state(state: DetectorState) -> dict[str, Any]:
     """JSON-able table value: ``{"v", "last_window_end_ms", "detector": base64(zlib(pickle))}``."""
-    blob = zlib.compress(pickle.dumps(state.detector, protocol=pickle.HIGHEST_PROTOCOL), 6)
+    blob = zlib.compress(pickle.dumps(state.detector, protocol=pickle.HIGHEST_PROTOCOL), ZLIB_LEVEL)
     return {
         "v": STATE_VERSION,
         "last_window_end_ms": state.last_window_end_ms,
@@ -115,14 +111,14 @@ def decode_state(value: Mapping[str, Any]) -> DetectorState:
         raise ValueError(f"unreadable detector state: {exc!r}") from None
     except (AttributeError, ImportError, EOFError) as exc:  # class moved or changed shape
         raise ValueError(f"incompatible detector state: {exc!r}") from None
-    if not isinstance(detector, EnsembleDetector):
+    if not isinstance(detector, WindowDetector):
         raise ValueError(f"detector state holds a {type(detector).__name__}")
     last = value.get("last_window_end_ms")
     return DetectorState(detector, None if last is None else int(last))
 
 
 def load_state(
-    value: Mapping[str, Any] | None, new_detector: Callable[[], EnsembleDetector]
+    value: Mapping[str, Any] | None, new_detector: Callable[[], WindowDetector]
 ) -> tuple[DetectorState, str | None]:
     """The entity's state from its table value (None: a new entity, cold detector).
 
@@ -165,7 +161,7 @@ def score_window(state: DetectorState, window: MetricWindow, *, threshold: float
     last = state.last_window_end_ms
     if last is not None and window.window_end_ms <= last:
         return Verdict(replayed=True)
-    x = ensemble_features(window)
+    x = window_detector_features(window)
     ts_ms = window.window_start_ms
     score = state.detector.score_one(x, ts_ms)
     state.detector.learn_one(x, ts_ms)
@@ -212,6 +208,12 @@ class AnomalyMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
             registry=registry,
         )
+        self.cache_lookups = Counter(
+            "computeperf_anomaly_state_cache_lookups",
+            "Lookups of decoded detector states (hit: the table's value was not decoded)",
+            ["entity_type", "outcome"],
+            registry=registry,
+        )
 
 
 class AnomalyScorer:
@@ -226,8 +228,9 @@ class AnomalyScorer:
         table: TableT[Any, Any],
         threshold: float = 0.9,
         entity_types: Iterable[EntityType] = (EntityType.PROVIDER,),
-        new_detector: Callable[[], EnsembleDetector] = compact_detector,
+        new_detector: Callable[[], WindowDetector] = window_detector,
         dead_letters: bool = True,
+        cache_entities: int = 0,
     ) -> None:
         self.metrics = metrics
         self.own = AnomalyMetrics(metrics.registry)
@@ -237,6 +240,7 @@ class AnomalyScorer:
         self.threshold = threshold
         self.entity_types = frozenset(entity_types)
         self.new_detector = new_detector
+        self.cache: StateCache[DetectorState] = StateCache(cache_entities)
         #: Whether bad windows are this stage's to dead-letter (``owns_dead_letters``).
         self.dead_letters = dead_letters
 
@@ -263,15 +267,21 @@ class AnomalyScorer:
             return None
         started = time.perf_counter()
         key = entity_key(window)
-        state, reset = load_state(self.table.get(key), self.new_detector)
+        state, reset = self._load(key, kind)
         if reset is not None:
             log.warning("detector state of %s restarted cold: %s", key, reset)
             self.own.state_resets.labels(entity_type=kind).inc()
-        verdict = score_window(state, window, threshold=self.threshold)
+        try:
+            verdict = score_window(state, window, threshold=self.threshold)
+        except Exception:
+            self.cache.discard(key)  # the object may be half-updated under an unchanged tag
+            raise
         if verdict.replayed:
             self.own.windows.labels(entity_type=kind, outcome="replayed").inc()
             return verdict
         value = encode_state(state)
+        # Kept before the write: if the write fails, the table's older tag makes it a miss.
+        self.cache.put(key, state)
         self.own.scoring_seconds.labels(entity_type=kind).observe(time.perf_counter() - started)
         if verdict.anomaly is not None:
             await send_durably(
@@ -284,6 +294,18 @@ class AnomalyScorer:
         self.own.windows.labels(entity_type=kind, outcome=outcome).inc()
         return verdict
 
+    def _load(self, key: str, kind: str) -> tuple[DetectorState, str | None]:
+        """The cached state when it holds the table's ``last_window_end_ms``, else decoded."""
+        value = self.table.get(key)
+        if self.cache.enabled:
+            tag = value.get("last_window_end_ms") if value else None
+            cached = self.cache.get(key, None if tag is None else int(tag))
+            outcome = "miss" if cached is None else "hit"
+            self.own.cache_lookups.labels(entity_type=kind, outcome=outcome).inc()
+            if cached is not None:
+                return cached, None
+        return load_state(value, self.new_detector)
+
 
 def register_anomaly_agent(
     app: faust.App,
@@ -295,8 +317,9 @@ def register_anomaly_agent(
     table: TableT[Any, Any],
     threshold: float = 0.9,
     entity_types: Iterable[EntityType] = (EntityType.PROVIDER,),
-    new_detector: Callable[[], EnsembleDetector] = compact_detector,
+    new_detector: Callable[[], WindowDetector] = window_detector,
     dead_letters: bool = True,
+    cache_entities: int = 0,
 ) -> AnomalyScorer:
     """Wire per-entity anomaly scoring to the closed windows of ``source`` (raw bytes)."""
     scorer = AnomalyScorer(
@@ -308,6 +331,7 @@ def register_anomaly_agent(
         entity_types=entity_types,
         new_detector=new_detector,
         dead_letters=dead_letters,
+        cache_entities=cache_entities,
     )
 
     async def score_entity_windows(stream: StreamT[Any]) -> None:
@@ -322,7 +346,6 @@ __all__ = [
     "AnomalyScorer",
     "DetectorState",
     "Verdict",
-    "compact_detector",
     "decode_state",
     "encode_state",
     "encoded_size",

@@ -94,6 +94,7 @@ def build_cli() -> click.Group:
     from faust.cli.faust import cli as faust_cli
 
     from bench.analysis import analysis_bench_command
+    from bench.anomaly_stage import anomaly_stage_command
     from bench.pipeline import bench_group
     from bench.soak import soak_command
     from cli.alerts import alerts_command, alerts_group
@@ -122,6 +123,7 @@ def build_cli() -> click.Group:
         evaluate_group.add_command(command)
     bench_group.add_command(detection_bench_command)
     bench_group.add_command(analysis_bench_command)
+    bench_group.add_command(anomaly_stage_command)
     bench_group.add_command(soak_command)
 
     root = root_group_class()(

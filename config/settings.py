@@ -100,6 +100,13 @@ class Settings(BaseSettings):
 
     rules_path: Path | None = None
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1)
+    # Decoded detector states the anomaly agent keeps (LRU; 0: off, every window decodes
+    # its entity's table value). Each costs ~1.9 MB of memory (21 features, after a
+    # simulated week: `computeperf bench anomaly-stage`), so the default bounds a worker's
+    # cache at ~250 MB; a hit saves the decode (~9.5 ms of CPU of ~19 per window). Windows
+    # arrive round-robin over the entities, so an LRU smaller than a worker's share of them
+    # never hits: size it to that share (1,000 providers over 8 workers: 128), or set 0.
+    anomaly_cache_entities: int = Field(default=128, ge=0)
     temp_alert_p95_c: float = 85.0
     temp_alert_for_windows: int = Field(default=2, ge=1)
     temp_alert_resolve_windows: int = Field(default=1, ge=1)

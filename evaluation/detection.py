@@ -1,11 +1,13 @@
-"""Event-level detection figures on simulated days: the ensemble against two baselines.
+"""Event-level detection figures on simulated days: the agent's detector against two baselines.
 
 Like :mod:`evaluation.prediction`, this reads the simulator's pure core. Provider samples
 are aggregated into windows with the pipeline's own code (:class:`TumblingWindows`,
 :class:`Watermark`, :func:`summarize_window`), then each provider's windows are scored
-in event-time order by three methods: our ensemble (the agent's construction,
-:func:`~models.detectors.compact.compact_ensemble`), a static threshold and a rolling
-z-score. :func:`event_metrics` turns alarms and incidents into the figures.
+in event-time order by three methods: the live agent's detector (the series detector of
+``computeperf detect`` for windows, :func:`~models.detectors.window_detector.window_detector`;
+its figures keep the key ``"ensemble"``, the name of the agent's earlier detector), a
+static threshold and a rolling z-score. :func:`event_metrics` turns alarms and
+incidents into the figures.
 
 Every incident kind the simulator injects, and whether the detectors are meant to catch
 it: ``thermal_throttling``, ``network_degradation``, ``noisy_neighbour`` (a co-tenant:
@@ -34,8 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from models.detectors.compact import compact_ensemble, ensemble_features
 from models.detectors.features import window_features
+from models.detectors.window_detector import window_detector, window_detector_features
 from models.summaries import summarize_window
 from models.windows import SeriesWindows, TumblingWindows, Watermark
 from schemas import EntityType, MetricWindow, ProviderSample
@@ -47,7 +49,6 @@ __all__ = [
     "RollingZScore",
     "StaticThreshold",
     "bench_detection",
-    "compact_ensemble",
     "evaluate_detection",
     "event_metrics",
     "simulated_windows",
@@ -243,14 +244,14 @@ def evaluate_detection(
         "static_threshold": {},
         "rolling_zscore": {},
     }
-    for k, (provider, series) in enumerate(sorted(windows.items())):
-        ensemble = compact_ensemble(seed=seed + k)
+    for provider, series in sorted(windows.items()):
+        ensemble = window_detector()
         static = StaticThreshold()
         zscore = RollingZScore()
         hits: dict[str, list[int]] = {name: [] for name in alarms}
         for w in series:
             x = window_features(w)
-            xe = ensemble_features(w)
+            xe = window_detector_features(w)
             index = (w.window_start_ms - _START_MS) // window_ms
             score = ensemble.score_one(xe, w.window_start_ms)
             ensemble.learn_one(xe, w.window_start_ms)
@@ -284,6 +285,7 @@ def evaluate_detection(
         "days": days,
         "providers": providers,
         "window_s": window_s,
+        "detector": "window_detector",
         "windows": sum(len(s) for s in windows.values()),
         "incidents_scored": len(kept),
         "incidents_excluded": {
@@ -296,17 +298,19 @@ def evaluate_detection(
 def bench_detection(
     seed: int = 0, *, warmup_windows: int = 300, timed_windows: int = 300, window_s: int = 60
 ) -> dict[str, float]:
-    """µs per score+learn of one window's features, and pickled ensemble bytes after warm-up.
+    """µs per score+learn of one window's features, and the agent detector's pickled bytes.
 
     ``bytes_per_entity`` is the raw pickle; ``bytes_per_entity_zlib`` what the agent's
-    table stores before base64.
+    table stores before base64. (``computeperf bench anomaly-stage`` times the whole
+    stage: state decode, score, learn, encode.)
 
-    Features come from simulated windows of one provider (the 20 the agent sees).
+    Features come from simulated windows of one provider (the 21 the agent sees).
     """
     days = (warmup_windows + timed_windows + 2) * window_s / 86_400
     windows, _ = simulated_windows(seed, days=days, providers=1, window_s=window_s)
-    points = [(ensemble_features(w), w.window_start_ms) for w in next(iter(windows.values()))]
-    detector = compact_ensemble(seed=seed)
+    series = next(iter(windows.values()))
+    points = [(window_detector_features(w), w.window_start_ms) for w in series]
+    detector = window_detector()
     for x, ts_ms in points[:warmup_windows]:
         detector.score_one(x, ts_ms)
         detector.learn_one(x, ts_ms)

@@ -263,6 +263,7 @@ def register_roles(
             table=app.Table("entity_to_detector_state", partitions=settings.partitions),
             threshold=settings.anomaly_threshold,
             dead_letters=owns_dead_letters("anomalies", "perf.metrics", roles),
+            cache_entities=settings.anomaly_cache_entities,
         )
     if "recommendations" in roles:
         register_recommendation_agents(

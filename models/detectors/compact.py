@@ -71,8 +71,11 @@ def compact_ensemble(
     )
 
 
-def ensemble_features(window: MetricWindow) -> dict[str, float]:
-    """:func:`~models.detectors.features.window_features` without the load-driven metrics.
+def ensemble_features(
+    window: MetricWindow, leave_out: tuple[str, ...] = LOAD_DRIVEN_METRICS
+) -> dict[str, float]:
+    """:func:`~models.detectors.features.window_features` without the metrics ``leave_out``
+    (default: the load-driven ones).
 
     >>> from schemas import MetricStats
     >>> st = MetricStats(count=1, mean=1.0, min=1.0, max=1.0, p50=1.0, p95=1.0, p99=1.0)
@@ -85,5 +88,5 @@ def ensemble_features(window: MetricWindow) -> dict[str, float]:
     return {
         name: value
         for name, value in window_features(window).items()
-        if name.split(".", 1)[0] not in LOAD_DRIVEN_METRICS
+        if name.split(".", 1)[0] not in leave_out
     }

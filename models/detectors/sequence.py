@@ -25,6 +25,7 @@ shows as unpredicted bins until the new pattern is learned.
 from __future__ import annotations
 
 import math
+import sys
 from collections import deque
 from typing import Any
 
@@ -186,15 +187,23 @@ class SequenceMemory:
             flat += [int(phased), len(body), *body, len(following)]
             for b, c in following.items():
                 flat += [b, c]
-        state["_counts"] = np.array(flat, dtype=np.int64)
+        # The narrowest integer type that holds them (bins and counts are mostly small).
+        reach = max(max(flat, default=0), -min(flat, default=0))
+        dtype = next(t for t in (np.int16, np.int32, np.int64) if reach <= np.iinfo(t).max)
+        # As (type code, bytes): an array would share its dtype object with the ring's in
+        # the pickle memo or not, so equal memories could pickle to different bytes.
+        state["_counts"] = (np.dtype(dtype).str, np.array(flat, dtype=dtype).tobytes())
         state["_context"] = list(self._context)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        flat = state.pop("_counts").tolist()
-        context = state.pop("_context")
-        self.__dict__.update(state)
-        self._context = deque(context, maxlen=self.order)
+        code, raw = state["_counts"]
+        flat = np.frombuffer(raw, dtype=code).tolist()
+        # Names interned (as pickle's default BUILD does) and replaced in place (order
+        # kept): a decoded memory pickles to the same bytes as the one encoded, so a
+        # replayed window leaves the agent's table value unchanged.
+        self.__dict__.update((sys.intern(name), value) for name, value in state.items())
+        self._context = deque(state["_context"], maxlen=self.order)
         self._counts = {}
         i = 0
         while i < len(flat):

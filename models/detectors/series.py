@@ -51,6 +51,7 @@ True
 from __future__ import annotations
 
 import math
+import sys
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,9 @@ class _Channel:
     window: WindowedZScore
     memory: SequenceMemory
     likelihood: AnomalyLikelihood
-    delta_memory: SequenceMemory
-    delta_likelihood: AnomalyLikelihood
+    # None without ``deltas``: nothing to pickle for a channel that is never used.
+    delta_memory: SequenceMemory | None
+    delta_likelihood: AnomalyLikelihood | None
     seasonal: SeasonalResidual | None = None
     recurrence: DailyRecurrence | None = None
     last_value: float = math.nan
@@ -104,6 +106,10 @@ class SeriesDetector:
         Add the hour of day of ``ts_ms`` to the sequence contexts.
     tail_q : float
         Quantile of past z-scores that calibrates the windowed z's surprise.
+    memory_kw, window_kw : Mapping, optional
+        Further :class:`~models.detectors.sequence.SequenceMemory` arguments (both
+        memories: e.g. ``recent`` and ``max_contexts`` bound the state) and
+        :class:`~models.detectors.window_z.WindowedZScore` arguments (e.g. ``min_points``).
     deltas, delta_order
         Add the sequence memory (contexts of up to ``delta_order`` steps) and likelihood
         of the steps between values.
@@ -156,7 +162,11 @@ class SeriesDetector:
         recurrent_cap: float = 2.5,
         quiet_start: int = 100,
         delta_order: int = 2,
+        memory_kw: Mapping[str, Any] | None = None,
+        window_kw: Mapping[str, Any] | None = None,
     ) -> None:
+        self.memory_kw = dict(memory_kw or {})
+        self.window_kw = dict(window_kw or {})
         self.delta_order = delta_order
         self.quiet_start = quiet_start
         self.recurrence_days = recurrence_days
@@ -188,6 +198,15 @@ class SeriesDetector:
         self._cache: tuple[object, dict[str, tuple[float, float, float]]] | None
         self._cache = None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Names interned like pickle's default BUILD, and the argument dicts' keys too (in
+        # the encoded detector they are the same strings as the attribute names): the
+        # decoded detector pickles to the same bytes as the encoded one.
+        for name in ("seasonal_kw", "memory_kw", "window_kw"):
+            if name in state:
+                state[name] = {sys.intern(k): v for k, v in state[name].items()}
+        self.__dict__.update((sys.intern(name), value) for name, value in state.items())
+
     def _new_channel(self) -> _Channel:
         return _Channel(
             WindowedZScore(
@@ -195,18 +214,29 @@ class SeriesDetector:
                 short=self.short,
                 short_weight=self.short_weight,
                 calibration_q=self.tail_q,
+                **self.window_kw,
             ),
-            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup),
+            SequenceMemory(bins=self.bins, order=self.order, warmup=self.warmup, **self.memory_kw),
             AnomalyLikelihood(
                 short_window=self.short_window,
                 history=self.history,
                 learning_period=self.learning_period,
             ),
-            SequenceMemory(bins=self.bins, order=self.delta_order, warmup=self.warmup),
-            AnomalyLikelihood(
-                short_window=self.short_window,
-                history=self.history,
-                learning_period=self.learning_period,
+            (
+                SequenceMemory(
+                    bins=self.bins, order=self.delta_order, warmup=self.warmup, **self.memory_kw
+                )
+                if self.deltas
+                else None
+            ),
+            (
+                AnomalyLikelihood(
+                    short_window=self.short_window,
+                    history=self.history,
+                    learning_period=self.learning_period,
+                )
+                if self.deltas
+                else None
             ),
             SeasonalResidual(**self.seasonal_kw) if self.seasonal else None,
             (
@@ -245,9 +275,10 @@ class SeriesDetector:
             if channel.recurrence is not None and channel.recurrence.recurrent(level, ts_ms):
                 surprise = min(surprise, self.recurrent_cap)
             surprise = max(0.0, surprise - self.alarm_penalty * len(channel.alarms))
-            if self.deltas and channel.delta_memory.ready and channel.delta_likelihood.ready:
-                draw = channel.delta_memory.score_one(value - channel.last_value)
-                surprise = max(surprise, channel.delta_likelihood.surprise(draw))
+            steps, stepped = channel.delta_memory, channel.delta_likelihood
+            if steps is not None and stepped is not None and steps.ready and stepped.ready:
+                draw = steps.score_one(value - channel.last_value)
+                surprise = max(surprise, stepped.surprise(draw))
             if channel.since_alarm < self.rest:
                 surprise = self.damp * min(surprise, self.alarm_surprise)
             judged[name] = (raw, surprise, level)
@@ -298,11 +329,12 @@ class SeriesDetector:
                 channel.since_alarm += 1
             while channel.alarms and channel.alarms[0] <= channel.seen - self.penalty_memory:
                 channel.alarms.popleft()
-            if self.deltas and not math.isnan(channel.last_value):
+            steps, stepped = channel.delta_memory, channel.delta_likelihood
+            if steps is not None and stepped is not None and not math.isnan(channel.last_value):
                 delta = value - channel.last_value
-                if channel.delta_memory.ready:
-                    channel.delta_likelihood.learn_one(channel.delta_memory.score_one(delta))
-                channel.delta_memory.learn_one(delta)
+                if steps.ready:
+                    stepped.learn_one(steps.score_one(delta))
+                steps.learn_one(delta)
             channel.last_value = value
             if channel.recurrence is not None and not math.isnan(level):
                 channel.recurrence.learn_one(level, ts_ms)

@@ -17,7 +17,6 @@ from faust.topics import Topic
 from agents.anomalies import (
     AnomalyScorer,
     DetectorState,
-    compact_detector,
     decode_state,
     encode_state,
     encoded_size,
@@ -26,7 +25,7 @@ from agents.anomalies import (
 )
 from config.metrics import PipelineMetrics
 from config.settings import Settings
-from models.detectors import EnsembleDetector
+from models.detectors.window_detector import WindowDetector, window_detector
 from schemas import Anomaly, MetricStats, MetricWindow, encode
 from streams.app import create_app
 from tests.fakes import FakeTable, FakeTopic
@@ -63,7 +62,7 @@ def window(
 
 
 def warm_state(n: int = WARM) -> DetectorState:
-    state = DetectorState(compact_detector())
+    state = DetectorState(window_detector())
     for i in range(n):
         score_window(state, window(i), threshold=0.9)
     return state
@@ -96,26 +95,26 @@ def test_state_is_small(warm_value: dict[str, Any]) -> None:
     ("value", "reason"),
     [
         ({"v": 99, "detector": ""}, "unknown state version"),
-        ({"v": 1, "detector": "not base64!"}, "unreadable"),
-        ({"v": 1, "detector": "AAAA"}, "unreadable"),
-        ({"v": 1}, "unreadable"),
+        ({"v": 2, "detector": "not base64!"}, "unreadable"),
+        ({"v": 2, "detector": "AAAA"}, "unreadable"),
+        ({"v": 2}, "unreadable"),
     ],
 )
 def test_unreadable_state_restarts_cold(value: dict[str, Any], reason: str) -> None:
-    state, why = load_state(value, compact_detector)
+    state, why = load_state(value, window_detector)
     assert why is not None and reason in why
-    assert state.last_window_end_ms is None and isinstance(state.detector, EnsembleDetector)
+    assert state.last_window_end_ms is None and isinstance(state.detector, WindowDetector)
 
 
 def test_state_of_another_type_is_refused() -> None:
-    value = encode_state(DetectorState(compact_detector()))
+    value = encode_state(DetectorState(window_detector()))
 
     value["detector"] = base64.b64encode(zlib.compress(pickle.dumps([1, 2]))).decode()
-    assert "holds a list" in (load_state(value, compact_detector)[1] or "")
+    assert "holds a list" in (load_state(value, window_detector)[1] or "")
 
 
 def test_new_entity_starts_cold() -> None:
-    state, why = load_state(None, compact_detector)
+    state, why = load_state(None, window_detector)
     assert why is None and state.last_window_end_ms is None
 
 
@@ -123,7 +122,7 @@ def test_new_entity_starts_cold() -> None:
 
 
 def test_cold_detector_never_alarms_even_on_extreme_values() -> None:
-    state = DetectorState(compact_detector())
+    state = DetectorState(window_detector())
     verdicts = [
         score_window(state, window(i, temp_offset=40.0 * (i % 2)), threshold=0.9) for i in range(10)
     ]

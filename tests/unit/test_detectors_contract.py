@@ -30,6 +30,7 @@ from models.detectors import (
     Score,
 )
 from models.detectors.series import SeriesDetector
+from models.detectors.window_detector import window_detector
 
 STEP_MS = 60_000
 T0_MS = 1_700_000_000_000
@@ -91,6 +92,8 @@ CASES = [
     Case("ensemble-default", lambda seed: EnsembleDetector(seed=seed), 8 + 20),
     # The windowed z-score's minimum (30 points); the sequence memories warm up later.
     Case("series", lambda seed: SeriesDetector(), 30),
+    # The agent's: the windowed z's minimum is 24 windows there.
+    Case("window", lambda seed: window_detector(), 24),
 ]
 
 
