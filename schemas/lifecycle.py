@@ -5,7 +5,17 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from schemas.base import Id, NonNegFloat, PosFloat, Record, TsMs, UnitFloat, UsdPerGpuHour, VramGb
+from schemas.base import (
+    Id,
+    NonNegFloat,
+    PosFloat,
+    Record,
+    ReplicaCount,
+    TsMs,
+    UnitFloat,
+    UsdPerGpuHour,
+    VramGb,
+)
 from schemas.telemetry import WorkloadType
 
 __all__ = ["SLA", "WorkloadEvent", "WorkloadEventKind", "WorkloadSpec"]
@@ -54,7 +64,7 @@ class WorkloadSpec(Record):
     sla : SLA
         Service-level objectives.
     replicas : int
-        Number of identical replicas.
+        Number of identical replicas, in [1, 1024] (``MAX_REPLICAS``).
 
     Examples
     --------
@@ -72,7 +82,7 @@ class WorkloadSpec(Record):
     allowed_regions: tuple[str, ...] = ()
     max_price_usd_per_gpu_hour: Annotated[UsdPerGpuHour, Field(gt=0.0)] | None = None
     sla: SLA = Field(default_factory=SLA)
-    replicas: Annotated[int, Field(ge=1)] = 1
+    replicas: ReplicaCount = 1
 
 
 class WorkloadEventKind(StrEnum):

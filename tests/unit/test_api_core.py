@@ -417,9 +417,13 @@ def test_bad_bodies_are_422_with_the_place_and_reason(raw: bytes, message: str) 
 def test_integral_floats_are_integers_and_parameters_are_checked() -> None:
     route = _route("optimize_placement")
     check = body_validators(openapi_document())[route.name]
-    raw = SPEC.replace(b'"gpus": 1', b'"gpus": 2.0')[:-1] + b', "replicas": 1e30}'
+    raw = SPEC.replace(b'"gpus": 1', b'"gpus": 2.0')[:-1] + b', "replicas": 1e3}'
     spec = parse_body(raw, route, check)
-    assert isinstance(spec, WorkloadSpec) and (spec.gpus, spec.replicas) == (2, int(1e30))
+    assert isinstance(spec, WorkloadSpec) and (spec.gpus, spec.replicas) == (2, 1000)
+    # Beyond 64 bits it is still an integer, refused by the schema's bound (MAX_REPLICAS).
+    with pytest.raises(ApiError, match="replicas: 1e\\+30 is greater than the maximum") as big:
+        parse_body(raw.replace(b"1e3", b"1e30"), route, check)
+    assert big.value.status == 422
     model = param_model(_route("alerts"))
     assert parse_params(model, {"limit": "7", "status": "firing"}, {}) == {
         "limit": 7,

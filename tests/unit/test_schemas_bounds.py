@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import ProviderInfo, WorkloadSample, WorkloadSpec
+from schemas.base import MAX_REPLICAS
 
 T0 = 1_793_491_200_000
 
@@ -57,3 +58,16 @@ def test_a_workload_price_cap_and_a_sample_cost_near_float_max_are_refused() -> 
     WorkloadSample(**sample, cost_accrued_usd=0.02)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="cost_accrued_usd"):
         WorkloadSample(**sample, cost_accrued_usd=1e308)  # type: ignore[arg-type]
+
+
+def test_a_workload_with_more_replicas_than_any_placement_can_hold_is_refused() -> None:
+    """A fuzzed spec of 988,726,729 replicas held the recommendations role's loop for 69 s.
+
+    The role walks a running workload's replica ids on the event loop and expands a
+    pending one into one placement per replica: both are linear in ``replicas``.
+    """
+    spec = {"tenant_id": "acme", "workload_type": "inference", "gpus": 1, "vram_gb_per_gpu": 24.0}
+    assert WorkloadSpec(**spec, replicas=MAX_REPLICAS).replicas == 1024  # type: ignore[arg-type]
+    for replicas in (MAX_REPLICAS + 1, 988_726_729, 0):
+        with pytest.raises(ValidationError, match="replicas"):
+            WorkloadSpec(**spec, replicas=replicas)  # type: ignore[arg-type]
