@@ -10,19 +10,76 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+from aiokafka.errors import KafkaError
 from faust.types import Message, StreamT, TableT, TopicT
 
 from agents.context import partition_context
 from config.metrics import PipelineMetrics
+from config.settings import Settings
 from schemas import DeadLetter, DecodeError, Record, WorkloadEvent, decode
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=Record)
+
+#: Exit status of a worker whose durable write the broker never acknowledged (EX_TEMPFAIL).
+EXIT_WRITE_STALLED = 75
+
+
+def exit_stalled(what: str) -> NoReturn:
+    """Stop the worker at once: a durable write (``what``) was never acknowledged.
+
+    A graceful stop would flush the same producer and wait as long; nothing after the
+    write was committed, so the restarted worker reprocesses it (as after a SIGKILL).
+    """
+    log.critical(
+        "durable write not acknowledged (%s): the worker exits with %d; restarted, it "
+        "processes again what was not committed",
+        what,
+        EXIT_WRITE_STALLED,
+    )
+    logging.shutdown()
+    os._exit(EXIT_WRITE_STALLED)
+
+
+async def within_deadline(
+    write: Awaitable[None],
+    timeout_s: float,
+    what: str,
+    on_stall: Callable[[str], NoReturn] = exit_stalled,
+) -> None:
+    """Await ``write`` (sends and their acknowledgements) for at most ``timeout_s``.
+
+    Past the deadline ``on_stall(what)`` runs, by default :func:`exit_stalled`: a write
+    the broker never acknowledges (a partition whose leader never learned of it, a frozen
+    cluster) would otherwise hold the agent, and every commit after it, without end
+    (issue 17). The sends are inside the deadline too: a send may wait for metadata.
+
+    >>> class Stalled(Exception): ...
+    >>> def stall(what: str) -> NoReturn:
+    ...     raise Stalled(what)
+    >>> asyncio.run(within_deadline(asyncio.Event().wait(), 0.01, "perf.metrics", stall))
+    Traceback (most recent call last):
+    ...
+    agents.outputs.Stalled: perf.metrics, not acknowledged after 0.01 s
+    >>> asyncio.run(within_deadline(asyncio.sleep(0), 1.0, "perf.metrics", stall))
+    """
+    try:
+        await asyncio.wait_for(write, timeout_s)
+    except TimeoutError:
+        on_stall(f"{what}, not acknowledged after {timeout_s:g} s")
+
+
+def write_timeout(endpoint: TopicT | TableT[Any, Any]) -> float:
+    """The app's ``durable_write_timeout_s`` for writes to ``endpoint`` (a topic or table)."""
+    settings = getattr(getattr(endpoint, "app", None), "settings", None) or Settings()
+    return settings.durable_write_timeout_s
+
 
 #: Per topic several stages read, the roles that dead-letter its bad records, in order of
 #: preference: in a worker, only the first of them that it runs does, so a bad record is
@@ -62,8 +119,12 @@ async def send_durably(
     """Send ``(key, record)`` pairs to ``topic`` and wait until all are acknowledged."""
     if not records:
         return
-    futures = [await topic.send(key=key, value=record) for key, record in records]
-    await asyncio.gather(*futures)
+
+    async def write() -> None:
+        futures = [await topic.send(key=key, value=record) for key, record in records]
+        await asyncio.gather(*futures)
+
+    await within_deadline(write(), write_timeout(topic), logical_name)
     metrics.events_out.labels(topic=logical_name).inc(len(records))
 
 
@@ -77,12 +138,17 @@ async def persist_durably(table: TableT[Any, Any], items: Sequence[tuple[str, An
     the changelog record sent to the source partition of the key (co-partitioned, as
     Faust would) and acknowledged before the caller acks the events.
     """
-    futures = []
-    for key, value, partition in items:
-        with partition_context(partition):
-            table.data[key] = value
-        futures.append(await table.changelog_topic.send(key=key, value=value, partition=partition))
-    await asyncio.gather(*futures)
+
+    async def write() -> None:
+        futures = []
+        for key, value, partition in items:
+            with partition_context(partition):
+                table.data[key] = value
+            changelog = table.changelog_topic
+            futures.append(await changelog.send(key=key, value=value, partition=partition))
+        await asyncio.gather(*futures)
+
+    await within_deadline(write(), write_timeout(table), f"{table.name}'s changelog")
 
 
 async def delete_durably(table: TableT[Any, Any], items: Sequence[tuple[str, int]]) -> None:
@@ -91,17 +157,21 @@ async def delete_durably(table: TableT[Any, Any], items: Sequence[tuple[str, int
     A tombstone (value ``None``), not just a local delete: otherwise the next recovery
     reads the key back from the changelog.
     """
-    futures = []
-    for key, partition in items:
-        table.data.pop(key, None)
-        # Filled by Faust's memory store on recovery only, and not cleaned by pop.
-        getattr(table.data, "_key_partition", {}).pop(key, None)
-        futures.append(
-            await table.changelog_topic.send(
-                key=key, value=None, partition=partition, value_serializer="raw"
+
+    async def write() -> None:
+        futures = []
+        for key, partition in items:
+            table.data.pop(key, None)
+            # Filled by Faust's memory store on recovery only, and not cleaned by pop.
+            getattr(table.data, "_key_partition", {}).pop(key, None)
+            futures.append(
+                await table.changelog_topic.send(
+                    key=key, value=None, partition=partition, value_serializer="raw"
+                )
             )
-        )
-    await asyncio.gather(*futures)
+        await asyncio.gather(*futures)
+
+    await within_deadline(write(), write_timeout(table), f"{table.name}'s changelog")
 
 
 def dead_letter(message: Message, reason: str, error_type: str) -> DeadLetter:
@@ -146,6 +216,8 @@ def guarded_agent(
 
     A bug must neither kill the agent (faust#175) nor pass silently: the message goes to
     the dead-letter topic (error type ``internal``), is counted, and the stream goes on.
+    A retriable broker error is no fault of the message: the worker exits
+    (:func:`exit_stalled`) and its restart processes the message again.
     """
 
     async def run(stream: StreamT[Any]) -> None:
@@ -154,6 +226,8 @@ def guarded_agent(
             try:
                 await handler(event.message)
             except Exception as exc:
+                if isinstance(exc, KafkaError) and exc.retriable:
+                    exit_stalled(f"{source}@{event.message.offset}: {exc!r}")
                 log.exception("cannot use %s@%d", source, event.message.offset)
                 letter = dead_letter(event.message, f"internal error: {exc!r}", "internal")
                 await send_dead_letters(dlq_topic, [letter], metrics, source)

@@ -132,13 +132,13 @@ def drain_windows(
     return windows
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll ``check`` every half second until it holds or ``timeout_s`` passes."""
+def wait_for(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
+    """Poll ``check`` every ``interval_s`` until it holds or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return True
-        time.sleep(0.5)
+        time.sleep(interval_s)
     return check()
 
 

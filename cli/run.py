@@ -8,6 +8,8 @@ reference scheduler and the simulator in real-time
 mode, as child processes that die with this one (``PR_SET_PDEATHSIG``); prints where to
 look, and on Ctrl-C or SIGTERM stops the simulator, scheduler and workers together, then
 the broker, all within :data:`STOP_BUDGET_S` (children that do not exit in time are killed).
+A worker that exits with ``EXIT_WRITE_STALLED`` (a write the broker never acknowledged)
+is started again; any other exit of a child stops everything.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import FrameType
 
 import click
 
+from agents.outputs import EXIT_WRITE_STALLED
 from config.kafka import client_options
 from config.settings import Settings
 from infra.kafka import broker as kafka
@@ -157,9 +160,16 @@ def run_command(
                 ("scheduler", scheduler),
             )
             for name, child in children:
-                if child is not None and child.poll() is not None:
-                    click.echo(f"[run] {name} exited with {child.returncode}", err=True)
-                    stopping = True
+                if child is None or child.poll() is None:
+                    continue
+                if child.returncode == EXIT_WRITE_STALLED and name in ("worker", "planner"):
+                    # A write the broker never acknowledged: restarted, the worker
+                    # processes again what it had not committed (agents/outputs.py).
+                    click.echo(f"[run] {name} exited with {child.returncode}: restarting", err=True)
+                    (worker if name == "worker" else planner).launch()
+                    continue
+                click.echo(f"[run] {name} exited with {child.returncode}", err=True)
+                stopping = True
             time.sleep(0.2)
     finally:
         click.echo("[run] stopping ...")

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     web_port: int = 6066
 
     session_timeout_s: float = Field(default=30.0, ge=6.0)
+    # The longest a worker waits for the broker to acknowledge a durable write (output,
+    # changelog, dead letter) before it exits with EXIT_WRITE_STALLED: nothing after the
+    # write is committed, so a restart reprocesses it (agents/outputs.py).
+    durable_write_timeout_s: float = Field(default=90.0, gt=0)
 
     window_s: int = Field(default=60, ge=1)
     grace_s: int = Field(default=10, ge=0)

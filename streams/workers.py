@@ -109,6 +109,15 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.web_port}"
 
+    def log_tail(self, chars: int = 6000) -> str:
+        """The last ``chars`` characters of the worker's log."""
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def exited(self) -> RuntimeError:
+        """The error to raise once the worker has exited: its exit code and log's tail."""
+        code = self.process.returncode if self.process is not None else None
+        return RuntimeError(f"worker exited with {code}:\n{self.log_tail()}")
+
     def launch(self) -> WorkerProcess:
         """Start the worker without waiting (a standby serves nothing until it is active)."""
         args = ["worker", "-l", "info", "--web-port", str(self.settings.web_port)]
@@ -122,21 +131,21 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited:\n{self.log.read_text()[-4000:]}")
+                raise self.exited()
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:  # noqa: S310
                     if r.status == 200:
                         return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log.read_text()[-4000:]}")
+        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log_tail()}")
 
     def wait_ready(self, timeout_s: float = 120.0) -> WorkerProcess:
         """Wait until ``/readyz`` answers 200: tables recovered, agents consuming."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"worker exited:\n{self.log.read_text()[-4000:]}")
+                raise self.exited()
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:  # noqa: S310
                     if r.status == 200:
@@ -144,11 +153,23 @@ class WorkerProcess:
             except OSError:  # 503 (HTTPError) while recovering, or not listening yet
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log.read_text()[-4000:]}")
+        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.log_tail()}")
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:  # noqa: S310
-            return str(r.read().decode())
+        """The worker's ``/metrics`` page; a worker that has exited, or refuses connections
+        while it runs (stopping after a crash), says why: its log's tail is in the error."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:  # noqa: S310
+                return str(r.read().decode())
+        except OSError as exc:
+            if self.process is not None and self.process.poll() is not None:
+                raise self.exited() from exc
+            if isinstance(getattr(exc, "reason", exc), ConnectionRefusedError):
+                # Alive but not listening: stopping after a crash, its log says why.
+                raise ConnectionRefusedError(
+                    f"worker {self.url} refused /metrics while running:\n{self.log_tail()}"
+                ) from exc
+            raise
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of metric ``name`` whose labels include ``labels``."""

@@ -23,7 +23,7 @@ class FakeTopic:
         self.log = log if log is not None else []
         self.sent: list[tuple[Any, Any]] = []
 
-    async def send(self, *, key: Any, value: Any, partition: int | None = None) -> Any:
+    async def send(self, *, key: Any, value: Any, partition: int | None = None, **_: Any) -> Any:
         self.sent.append((key, value))
         self.log.append((self.name, (key, value, partition)))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -37,6 +37,7 @@ class FakeTable:
     def __init__(
         self, data: dict[str, Any] | None = None, changelog_topic: FakeTopic | None = None
     ) -> None:
+        self.name = "table"
         self.data: dict[str, Any] = dict(data or {})
         self.changelog_topic = changelog_topic or FakeTopic("changelog")
 

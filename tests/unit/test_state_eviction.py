@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -12,28 +11,9 @@ from agents.windows import WindowAggregator
 from config.metrics import PipelineMetrics
 from config.settings import Settings
 from schemas import EntityType, ProviderSample, encode
+from tests.fakes import FakeTable, FakeTopic
 
 T0 = 1_793_491_200_000
-
-
-class FakeTopic:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Any]] = []
-
-    async def send(self, *, key: str, value: Any, partition: int | None = None, **_: Any) -> Any:
-        self.sent.append((key, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-class FakeTable:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.changelog_topic = FakeTopic()
-
-    def items(self) -> Any:
-        return self.data.items()
 
 
 @dataclass
