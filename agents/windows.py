@@ -489,7 +489,9 @@ class WindowAggregator:
             await self._confirm_quiet(quiet, end_offsets)
             now = time.monotonic()
         for p in quiet:
-            part = self.partitions[p]
+            # A rebalance during the check (or a close before) may have revoked it.
+            if (part := self.partitions.get(p)) is None:
+                continue
             since = part.last_arrival_s if end_offsets is None else part.confirmed_quiet_s
             if since is None or now - since < idle_s:
                 continue
@@ -515,7 +517,8 @@ class WindowAggregator:
             ends = {}
         confirmed_at = time.monotonic()
         for p in quiet:
-            part = self.partitions[p]
+            if (part := self.partitions.get(p)) is None:
+                continue  # revoked while the broker was asked
             end = ends.get(p)
             if end is None or (part.last_offset >= 0 and end > part.last_offset + 1):
                 part.confirmed_quiet_s = None

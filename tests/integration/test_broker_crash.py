@@ -40,13 +40,13 @@ def test_broker_sigkill_and_restart_loses_no_sample(
     worker = start_worker(settings, tmp_path)
     messages = scenario.messages()
     restarted: list[kafka.Broker] = []
-    # Production in a thread of its own, 30 a second (a chunk that fails is sent again
+    # Production in a thread of its own, 60 a second (a chunk that fails is sent again
     # until acknowledged): the broker is restarted from this one, because the broker dies
     # with the thread that started it (PR_SET_PDEATHSIG).
-    producer, progress = run_in_thread(settings, messages, rate_per_s=30, chunk=6)
+    producer, progress = run_in_thread(settings, messages, rate_per_s=60, chunk=6)
     try:
-        # ~40 s of production: the broker dies after 12 s and is back ~10 s later.
-        time.sleep(12)
+        # ~20 s of production: the broker dies after 8 s and is back ~10 s later.
+        time.sleep(8)
         broker.process.send_signal(signal.SIGKILL)
         broker.process.wait(10)
         time.sleep(10)

@@ -162,7 +162,7 @@ def test_a_write_the_cluster_never_acknowledges_stops_the_worker_and_loses_nothi
         durable_write_timeout_s=5.0,
     )
     # A backlog of seconds of work: the nodes freeze while the worker writes windows.
-    scenario = thermal_scenario(providers=40, span_s=300, seed=23)
+    scenario = thermal_scenario(providers=24, span_s=300, seed=23)
     expected = scenario.expected_windows(settings.window_ms)
     messages = scenario.messages()
     worker = start_worker(settings, tmp_path, "stalled").wait_ready()

@@ -80,3 +80,23 @@ def test_without_a_check_quiet_counts_from_the_last_record() -> None:
         assert not agg.series["a"].windows
 
     asyncio.run(scenario())
+
+
+def test_a_partition_revoked_during_the_check_is_skipped_not_a_crash() -> None:
+    """The clean-clone failure: a rebalance during the end-offsets request (the leader of
+    the group's coordinator was SIGKILLed) revoked partition 0; the check then looked it
+    up, raised KeyError, and the timer's error stopped the whole worker."""
+
+    async def scenario() -> None:
+        agg = aggregator(FakeTable(), FakeTopic())
+        await agg.process([Event(Message(provider_sample("a", T0), 0))])  # type: ignore[list-item]
+        agg.partitions[0].last_arrival_s -= 3 * agg.settings.idle_close_s
+
+        async def revoked_meanwhile(partitions: list[int]) -> Mapping[int, int]:
+            agg.forget_partitions({0})
+            return {0: 1}
+
+        await agg.close_idle(revoked_meanwhile)
+        assert 0 not in agg.partitions
+
+    asyncio.run(scenario())
