@@ -105,6 +105,9 @@ class BudgetWorker:
         self._ledger: SpendLedger | None = None  # rebuilt from the table when None
         self._sent: dict[str, TenantBudgetStatus] = {}
         self._unknown: set[str] = set()  # workloads that waited once: no second wait
+        # Loop time until which a window may wait for its tenant (set by the first lookup
+        # after start-up or a recovery): the lifecycle agent may not have caught up then.
+        self._catch_up_until: float | None = None
         self.windows = Counter(
             "computeperf_budget_windows",
             "Workload windows seen by the budgets role, per outcome",
@@ -127,6 +130,7 @@ class BudgetWorker:
         """The tables were (re)loaded from their changelogs: rebuild the index from them."""
         self._ledger = None
         self._sent.clear()
+        self._catch_up_until = None
 
     def partition_of(self, tenant_id: str) -> int:
         return zlib.crc32(tenant_id.encode()) % self.settings.partitions
@@ -197,7 +201,17 @@ class BudgetWorker:
             await persist_durably(self.spend, writes)
 
     async def _tenant_of(self, workload_id: str) -> str | None:
-        wait = 0.0 if workload_id in self._unknown else self.settings.budget_tenant_wait_s
+        """The tenant of ``workload_id``, or ``None`` (booked to ``unattributed``).
+
+        Only during the catch-up after start-up or a recovery (``budget_tenant_wait_s``
+        from the first lookup) does a window wait for its workload's lifecycle event, and
+        at most until the catch-up ends: a flood of workload ids no lifecycle event
+        announced stalls the role for that long once, not 5 s per id.
+        """
+        now = asyncio.get_running_loop().time()
+        if self._catch_up_until is None:
+            self._catch_up_until = now + self.settings.budget_tenant_wait_s
+        wait = 0.0 if workload_id in self._unknown else max(0.0, self._catch_up_until - now)
         tenant = await wait_for_tenant(lambda: self.tenants.get(workload_id), wait)
         if tenant is None:
             self._unknown.add(workload_id)

@@ -141,7 +141,8 @@ class Settings(BaseSettings):
     approval_tenant_wait_s: float = Field(default=1.0, ge=0)
     approval_sweep_s: float = Field(default=10.0, gt=0)
     # Budgets role (agents/budgets.py): the budget file (YAML, alerts/budget_book.py;
-    # COMPUTEPERF_BUDGETS), how long a workload window waits for its workload's tenant.
+    # COMPUTEPERF_BUDGETS), how long after start-up (or a recovery) workload windows may
+    # wait for their workload's tenant (the lifecycle agent catching up).
     budgets_path: Path = Field(
         default=DEFAULT_BUDGETS_PATH,
         validation_alias=AliasChoices(

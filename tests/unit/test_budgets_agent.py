@@ -32,12 +32,12 @@ BOOK = BudgetBook.from_dict(
 
 
 def make_worker(
-    spend: FakeTable | None = None, tenants: FakeTable | None = None
+    spend: FakeTable | None = None, tenants: FakeTable | None = None, wait_s: float = 0.0
 ) -> tuple[BudgetWorker, FakeTopic, FakeTopic]:
     out, dlq = FakeTopic(), FakeTopic()
     worker = BudgetWorker(
         settings=Settings(
-            agents="budgets", kafka_bootstrap_servers="127.0.0.1:1", budget_tenant_wait_s=0.0
+            agents="budgets", kafka_bootstrap_servers="127.0.0.1:1", budget_tenant_wait_s=wait_s
         ),
         metrics=PipelineMetrics(),
         book=BOOK,
@@ -102,6 +102,30 @@ def test_unknown_workload_is_booked_unattributed_and_other_windows_ignored() -> 
     run(worker, window("w9", 0, 2.0), window("p1", 0, 5.0, entity_type="provider"))
     [status] = statuses(out)
     assert (status.tenant_id, status.spent_usd, status.limit_usd) == (UNATTRIBUTED, 2.0, 1000.0)
+
+
+def test_windows_wait_for_their_tenant_only_while_the_lifecycle_catches_up() -> None:
+    """At start-up a window waits for its workload's lifecycle event; once the catch-up
+    is over an unknown workload is booked at once (it was 5 s per unknown id: a flood of
+    junk ids stalled the role), and a recovery starts a new catch-up."""
+    tenants = FakeTable()
+    worker, out, _ = make_worker(tenants=tenants, wait_s=0.5)
+
+    async def go() -> list[str]:
+        async def announce(wid: str) -> None:
+            await asyncio.sleep(0.05)
+            tenants.data[wid] = "acme"
+
+        # Start-up: the tenant arrives while the window waits.
+        await asyncio.gather(worker.on_window(window("w1", 0, 1.0)), announce("w1"))
+        await asyncio.sleep(0.5)  # the catch-up is over
+        await asyncio.gather(worker.on_window(window("w2", 0, 1.0)), announce("w2"))
+        await worker.on_recovered()
+        await asyncio.gather(worker.on_window(window("w3", 0, 1.0)), announce("w3"))
+        return [s.tenant_id for s in statuses(out)]
+
+    assert asyncio.run(go()) == ["acme", UNATTRIBUTED, "acme"]
+    assert worker.windows.labels(outcome="unattributed")._value.get() == 1
 
 
 def test_lifecycle_maps_tenants_and_bad_records_are_dead_lettered() -> None:
